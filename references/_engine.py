@@ -1,0 +1,376 @@
+"""Evaluation driver: special rows, exact structure, then three numeric tiers with Ziv's test.
+
+Tier 1 (float64, vectorised) serves ``rounded(dtype)`` for float32 and narrower formats: it
+decides RN_dtype(exact) whenever both ends of [v - err, v + err] round to the same value.
+Tier 2 (binary128 via numpy-quaddtype, vectorised) and tier 3 (mpmath, precision doubled until
+decided) deliver ``hi``/``lo``/``direction``: an element is accepted when the interval lies
+strictly between the float64 midpoints around ``hi``, excludes ``hi`` itself (so the direction
+is known) and is narrower than 2**-101 of the value (so ``lo`` meets the 2**-100 contract).
+Anything tier 1 or 2 cannot decide, or rows outside their exponent range, escalate per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from references import _backends, _kernels, formats
+from references._exact import exact_sum_is_zero, round_fraction
+from references._kernels import Rows
+
+ELEMENTWISE = {"softmax", "log_softmax", "logsumexp_grad", "softmax_vjp", "log_softmax_vjp",
+               "sparse_softmax_cross_entropy_grad", "softmax_cross_entropy_grad"}
+MP_START_PREC = 192
+MP_MAX_PREC = 1 << 15
+_TWO_M101 = 2.0**-101
+_F64_TINY = 2.0**-1022
+
+
+@dataclass
+class Problem:
+    """One reference computation on rows (class axis last), inputs as exact float64."""
+
+    op: str
+    x: np.ndarray  # (N, C) float64
+    labels: np.ndarray | None = None  # (N,) int64, sparse ops
+    y: np.ndarray | None = None  # (N, C) float64, dense ops
+    g: np.ndarray | None = None  # (N, C) cotangent, or (N,) for logsumexp_grad
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.x.shape if self.op in ELEMENTWISE else self.x.shape[:1]
+
+    def subset(self, rows: np.ndarray) -> Problem:
+        """The same computation on some of the rows."""
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[rows]
+        return Problem(self.op, self.x[rows], pick(self.labels), pick(self.y), pick(self.g))
+
+    def kernel_args(self, idx: np.ndarray) -> tuple[Any, ...]:
+        if self.op.startswith("sparse"):
+            assert self.labels is not None
+            return (self.labels[idx],)
+        if self.op == "softmax_cross_entropy":
+            assert self.y is not None
+            return (self.y[idx],)
+        if self.op == "softmax_cross_entropy_grad":
+            assert self.y is not None
+            return (self.y[idx], 0.0, self.extra["c_max"][idx])
+        if self.g is not None:
+            return (self.g[idx],)
+        return ()
+
+
+# --------------------------------------------------------------------------- special rows
+
+def _special_rows(p: Problem) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows settled by the special-value table (numerics §6 rows 1, 2, 4, 5)."""
+    x = p.x
+    nan_row = np.isnan(x).any(axis=-1)
+    pinf_row = (x == np.inf).any(axis=-1) & ~nan_row
+    allneg_row = ~np.isfinite(x).any(axis=-1) & ~nan_row & ~pinf_row
+    regular = ~(nan_row | pinf_row | allneg_row)
+    return regular, {"nan": nan_row, "pinf": pinf_row, "allneg": allneg_row}
+
+
+def _special_value(op: str, kind: str) -> float:
+    if op == "logsumexp":
+        return {"nan": np.nan, "pinf": np.inf, "allneg": -np.inf}[kind]
+    return np.nan  # every other op: NaN (math for NaN rows; the convention otherwise)
+
+
+# --------------------------------------------------------------------------- exact structure
+
+def _exact_overrides(p: Problem, rows: Rows, idx: np.ndarray) -> np.ndarray:
+    """Object array over the regular rows: an exact value (float or Fraction) or None."""
+    op = p.op
+    n = len(idx)
+    shape = (n, rows.n_classes) if op in ELEMENTWISE else (n,)
+    ex = np.full(shape, None, dtype=object)
+    no_tail = ~rows.is_tail.any(axis=-1)
+    masked = rows.is_masked
+    x = rows.x
+
+    def put(mask: np.ndarray, fn: Any) -> None:
+        for pos in zip(*np.nonzero(mask), strict=True):
+            ex[pos] = fn(*pos) if len(pos) == 2 else fn(pos[0])
+
+    K = rows.K
+    if op == "softmax":
+        ex[masked] = 0.0
+        put(no_tail[:, None] & rows.is_max, lambda i, j: Fraction(1, int(K[i])))
+    elif op == "log_softmax":
+        ex[masked] = -np.inf
+        ex[(no_tail & (K == 1))[:, None] & rows.is_max] = 0.0
+    elif op == "logsumexp":
+        put(no_tail & (K == 1), lambda i: float(rows.m[i]))
+    elif op == "sparse_softmax_cross_entropy":
+        t = p.labels[idx]  # type: ignore[index]
+        t_masked = masked[np.arange(n), t]
+        ex[t_masked] = np.inf
+        ex[no_tail & (K == 1) & ~t_masked] = 0.0
+    elif op == "softmax_cross_entropy":
+        y = p.y[idx]  # type: ignore[index]
+        live_inf = masked & (y != 0)
+        has_inf = live_inf.any(axis=-1)
+        for i in np.nonzero(has_inf)[0]:
+            signs = set(np.sign(y[i][live_inf[i]]).tolist())
+            ex[i] = np.nan if len(signs) > 1 else (np.inf if signs == {1.0} else -np.inf)
+        zero_sum = exact_sum_is_zero(y) & ~has_inf
+        for i in np.nonzero(zero_sum)[0]:
+            nz = (y[i] != 0) & ~masked[i]
+            ex[i] = -sum((Fraction(float(a)) * (Fraction(float(b)) - Fraction(float(rows.m[i])))
+                          for a, b in zip(y[i][nz], x[i][nz], strict=True)), Fraction(0))
+        ex[no_tail & (K == 1) & ~has_inf & ~zero_sum] = 0.0
+    elif op == "logsumexp_grad":
+        g = p.g[idx]  # type: ignore[index]
+        ex[masked] = 0.0
+        put(no_tail[:, None] & rows.is_max, lambda i, j: Fraction(float(g[i])) / int(K[i]))
+    elif op == "softmax_vjp":
+        g = p.g[idx]  # type: ignore[index]
+        ex[masked] = 0.0
+        for i in np.nonzero(no_tail)[0]:
+            mean = sum((Fraction(float(v)) for v in g[i][rows.is_max[i]]), Fraction(0)) / int(K[i])
+            for j in np.nonzero(rows.is_max[i])[0]:
+                ex[i, j] = (Fraction(float(g[i, j])) - mean) / int(K[i])
+        for i in np.nonzero(~no_tail)[0]:
+            for j in _softmax_vjp_exact_zeros(x[i], g[i], masked[i]):
+                ex[i, j] = 0.0
+    elif op == "log_softmax_vjp":
+        g = p.g[idx]  # type: ignore[index]
+        zero_sum = exact_sum_is_zero(g)
+        ex[masked | zero_sum[:, None]] = 0.0  # placeholder, replaced by g below
+        for i, j in zip(*np.nonzero(masked | zero_sum[:, None]), strict=True):
+            ex[i, j] = float(g[i, j]) + 0.0
+        for i in np.nonzero(no_tail & ~zero_sum)[0]:
+            total = sum((Fraction(float(v)) for v in g[i]), Fraction(0))
+            for j in np.nonzero(rows.is_max[i])[0]:
+                ex[i, j] = Fraction(float(g[i, j])) - total / int(K[i])
+    elif op == "sparse_softmax_cross_entropy_grad":
+        t = p.labels[idx]  # type: ignore[index]
+        ex[masked] = 0.0
+        at_t = np.zeros(masked.shape, dtype=bool)
+        at_t[np.arange(n), t] = True
+        ex[masked & at_t] = -1.0
+        put(no_tail[:, None] & rows.is_max,
+            lambda i, j: Fraction(1, int(K[i])) - (1 if j == t[i] else 0))
+    elif op == "softmax_cross_entropy_grad":
+        y = p.y[idx]  # type: ignore[index]
+        for i, j in zip(*np.nonzero(masked), strict=True):
+            ex[i, j] = -float(y[i, j]) + 0.0
+        zero_sum = exact_sum_is_zero(y)
+        for i in np.nonzero(zero_sum)[0]:
+            for j in range(rows.n_classes):
+                ex[i, j] = -float(y[i, j]) + 0.0
+        for i in np.nonzero(no_tail & ~zero_sum)[0]:
+            total = sum((Fraction(float(v)) for v in y[i]), Fraction(0))
+            for j in np.nonzero(rows.is_max[i])[0]:
+                ex[i, j] = total / int(K[i]) - Fraction(float(y[i, j]))
+    return ex
+
+
+def _softmax_vjp_exact_zeros(x: np.ndarray, g: np.ndarray, masked: np.ndarray) -> list[int]:
+    """Entries i with (g_i - <g, p>) == 0 exactly in a row that has a tail.
+
+    sum_j (g_i - g_j) e^{d_j} groups by distinct d; the e^{d} of distinct rationals are linearly
+    independent over the rationals (Lindemann–Weierstrass), so it vanishes exactly when g_i equals
+    the mean of g over every group of equal logits.
+    """
+    live = ~masked
+    xs, gs = x[live], g[live]
+    if np.all(gs == gs[0]):
+        return list(np.nonzero(live)[0])
+    uniq, inv = np.unique(xs, return_inverse=True)
+    if len(uniq) == len(xs):
+        return []  # singleton groups: would need all g equal, ruled out above
+    means = set()
+    for k in range(len(uniq)):
+        members = gs[inv == k]
+        means.add(sum((Fraction(float(v)) for v in members), Fraction(0)) / len(members))
+        if len(means) > 1:
+            return []
+    (mu,) = means
+    return [int(j) for j in np.nonzero(live)[0] if Fraction(float(g[j])) == mu]
+
+
+# --------------------------------------------------------------------------- numeric tiers
+
+def _evaluate(B: _backends.Backend, p: Problem, rows: Rows, idx: np.ndarray) -> _kernels.Out:
+    t = _kernels.terms(B, rows)
+    return _kernels.KERNELS[p.op](t, rows, *p.kernel_args(idx))
+
+
+def _decide_wide(B: _backends.Backend, v: Any, err: Any, sign: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ziv's test for (hi, lo, direction) from a backend value and error bound."""
+    u = B.u_b()
+    err = err * (u * 4 + 1) + np.abs(v) * (u * 4)  # the rounding of v +- err below
+    lower, upper = v - err, v + err
+    h = B.to_f64(v)
+    thr = B.convert(np.array(np.finfo(np.float64).max)) + B.convert(np.array(2.0**970))
+    def midpoints(h: np.ndarray) -> tuple[Any, Any]:
+        with np.errstate(invalid="ignore"):
+            H = B.convert(h)
+            nxt = np.nextafter(h, np.inf)
+            prv = np.nextafter(h, -np.inf)
+            mhi = np.where(np.isinf(nxt), thr, (H + B.convert(nxt)) / 2)
+            mlo = np.where(np.isinf(prv), -thr, (H + B.convert(prv)) / 2)
+        return mhi, mlo
+    for _ in range(2):  # correct a candidate that is off by one float (never more)
+        fin = np.isfinite(h)
+        mhi, mlo = midpoints(np.where(fin, h, 0.0))
+        h = np.where(fin & (v > mhi), np.nextafter(h, np.inf),
+                     np.where(fin & (v < mlo), np.nextafter(h, -np.inf), h))
+    fin = np.isfinite(h)
+    hs = np.where(fin, h, 0.0)
+    mhi, mlo = midpoints(hs)
+    ok_hi = fin & (lower > mlo) & (upper < mhi)
+    over_pos = lower >= thr
+    over_neg = upper <= -thr
+    H = B.convert(hs)
+    r = v - H
+    direction = np.where(r - err > 0, 1, np.where(r + err < 0, -1, 0)).astype(np.int8)
+    zero_h = fin & (hs == 0)
+    direction = np.where(zero_h & (sign != 0), sign, direction).astype(np.int8)
+    hs = np.where(zero_h & (direction < 0), -0.0, hs)
+    lo = np.where(zero_h, 0.0, B.to_f64(r))
+    ok_lo = (err <= np.abs(v) * _TWO_M101) | (np.abs(hs) < _F64_TINY)
+    ok = ok_hi & (direction != 0) & ok_lo
+    hi = np.where(over_pos, np.inf, np.where(over_neg, -np.inf, hs))
+    direction = np.where(over_pos, -1, np.where(over_neg, 1, direction)).astype(np.int8)
+    lo = np.where(over_pos | over_neg, 0.0, lo)
+    ok = ok | over_pos | over_neg
+    return hi, lo, direction, np.asarray(ok, dtype=bool)
+
+
+def _decide_narrow(v: np.ndarray, err: np.ndarray, sign: np.ndarray, fmt: formats.Format
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Ziv's test for RN_fmt(exact) from a float64 value and bound (tier 1)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        e2 = err * (1 + 2.0**-40) + np.abs(v) * 2.0**-50 + 2.0**-1070
+        lower, upper = v - e2, v + e2
+    lower = np.where((sign > 0) & (lower <= 0), 0.0, lower)
+    upper = np.where((sign < 0) & (upper >= 0), -0.0, upper)
+    zeros = np.zeros(v.shape, dtype=np.int8)
+    rl = formats.round_exact(lower, zeros, fmt.dtype)
+    ru = formats.round_exact(upper, zeros, fmt.dtype)
+    bits = rl.view(np.uint16 if rl.itemsize == 2 else np.uint32)
+    ok = (bits == ru.view(bits.dtype)) & np.isfinite(v) & np.isfinite(e2)
+    return rl, ok
+
+
+# --------------------------------------------------------------------------- drivers
+
+@dataclass
+class _Prepared:
+    regular_idx: np.ndarray
+    rows: Rows
+    settled_hi: np.ndarray
+    settled_lo: np.ndarray
+    settled_dir: np.ndarray
+    settled: np.ndarray  # bool, out_shape
+
+
+def _prepare(p: Problem) -> _Prepared:
+    shape = p.out_shape
+    hi = np.zeros(shape)
+    lo = np.zeros(shape)
+    direction = np.zeros(shape, dtype=np.int8)
+    settled = np.zeros(shape, dtype=bool)
+    regular, special = _special_rows(p)
+    for kind, mask in special.items():
+        hi[mask] = _special_value(p.op, kind)
+        settled[mask] = True
+    idx = np.nonzero(regular)[0]
+    rows = _kernels.make_rows(p.x[idx])
+    if p.op == "softmax_cross_entropy_grad":
+        p.extra["c_max"] = _c_max(p)
+    ex = _exact_overrides(p, rows, idx)
+    for pos in zip(*np.nonzero(ex != None), strict=True):  # noqa: E711 (object array)
+        full_pos = (idx[pos[0]],) + tuple(pos[1:])
+        hi[full_pos], lo[full_pos], direction[full_pos] = round_fraction(ex[pos])
+        settled[full_pos] = True
+    return _Prepared(idx, rows, hi, lo, direction, settled)
+
+
+def _c_max(p: Problem) -> np.ndarray:
+    """(sum y) - y_i K at maximum entries, correctly rounded (see dense_ce_grad)."""
+    import math
+
+    assert p.y is not None
+    out = np.zeros(p.x.shape)
+    finite = np.isfinite(p.x)
+    if not p.x.size:
+        return out
+    m = np.where(finite, p.x, -np.inf).max(axis=-1, keepdims=True)
+    is_max = (p.x == m) & finite
+    for i, j in zip(*np.nonzero(is_max), strict=True):
+        k = int(is_max[i].sum())
+        out[i, j] = math.fsum(list(p.y[i]) + [-float(p.y[i, j])] * k)
+    return out
+
+
+def _pending_rows(prep: _Prepared, todo: np.ndarray) -> np.ndarray:
+    """Positions (within the regular rows) of rows that still have undecided elements."""
+    sub = todo[prep.regular_idx]
+    return np.nonzero(sub.reshape(len(prep.regular_idx), -1).any(axis=-1))[0]
+
+
+def solve_wide(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """hi, lo, direction and the undecided mask for every output element."""
+    prep = _prepare(p)
+    hi, lo, direction = prep.settled_hi, prep.settled_lo, prep.settled_dir
+    todo = ~prep.settled
+    gaps = prep.rows.min_tail_gap()
+    tiers: list[tuple[_backends.Backend, float]] = [(_backends.QUAD, _backends.QUAD.min_exp_arg)]
+    prec = MP_START_PREC
+    while prec <= MP_MAX_PREC:
+        tiers.append((_backends.mpmath_backend(prec), -np.inf))
+        prec *= 2
+    for B, min_gap in tiers:
+        pos = _pending_rows(prep, todo)
+        pos = pos[gaps[pos] >= min_gap]
+        if not len(pos):
+            continue
+        with mpmath.workprec(B.prec_bits):
+            v, err, sign = _evaluate(B, p, prep.rows.take(pos), prep.regular_idx[pos])
+            h, l_, d, ok = _decide_wide(B, v, err, sign)
+        full = prep.regular_idx[pos]
+        want = todo[full] & ok
+        hi[full] = np.where(want, h, hi[full])
+        lo[full] = np.where(want, l_, lo[full])
+        direction[full] = np.where(want, d, direction[full])
+        todo[full] &= ~ok
+        last = (B, h, l_, d, full)
+    undecided = todo.copy()
+    if undecided.any():  # precision cap reached: keep the best estimate, flagged
+        _, h, l_, d, full = last
+        und = undecided[full]
+        hi[full] = np.where(und, h, hi[full])
+        lo[full] = np.where(und, l_, lo[full])
+        direction[full] = np.where(und, d, direction[full])
+    return hi, lo, direction, undecided
+
+
+def solve_narrow(p: Problem, fmt: formats.Format) -> tuple[np.ndarray, np.ndarray]:
+    """Tier 1: values correctly rounded to ``fmt`` where float64 decides them, and the mask."""
+    prep = _prepare(p)
+    out = formats.round_exact(prep.settled_hi, prep.settled_dir, fmt.dtype)
+    done = prep.settled.copy()
+    gaps = prep.rows.min_tail_gap()
+    pos = np.nonzero(gaps >= _backends.FLOAT64.min_exp_arg)[0]
+    if len(pos):
+        with np.errstate(all="ignore"):
+            v, err, sign = _evaluate(_backends.FLOAT64, p, prep.rows.take(pos),
+                                     prep.regular_idx[pos])
+        vals, ok = _decide_narrow(v, err, sign, fmt)
+        full = prep.regular_idx[pos]
+        want = ~done[full] & ok
+        out[full] = np.where(want, vals, out[full])
+        done[full] |= ok
+    return out, done
