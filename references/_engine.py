@@ -45,11 +45,18 @@ class Problem:
     def out_shape(self) -> tuple[int, ...]:
         return self.x.shape if self.op in ELEMENTWISE else self.x.shape[:1]
 
+    def _lo(self, name: str, idx: np.ndarray) -> np.ndarray | None:
+        lo = self.extra.get(name)
+        return None if lo is None else lo[idx]
+
     def subset(self, rows: np.ndarray) -> Problem:
         """The same computation on some of the rows."""
         def pick(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[rows]
-        return Problem(self.op, self.x[rows], pick(self.labels), pick(self.y), pick(self.g))
+        extra = {k: (v[rows] if isinstance(v, np.ndarray)
+                     else v.subset(rows) if isinstance(v, ExactLabels) else v)
+                 for k, v in self.extra.items()}
+        return Problem(self.op, self.x[rows], pick(self.labels), pick(self.y), pick(self.g), extra)
 
     def kernel_args(self, idx: np.ndarray) -> tuple[Any, ...]:
         if self.op.startswith("sparse"):
@@ -57,10 +64,11 @@ class Problem:
             return (self.labels[idx],)
         if self.op == "softmax_cross_entropy":
             assert self.y is not None
-            return (self.y[idx],)
+            return (self.y[idx], self._lo("y_lo", idx), self.extra.get("y_rel", 0.0))
         if self.op == "softmax_cross_entropy_grad":
             assert self.y is not None
-            return (self.y[idx], 0.0, self.extra["c_max"][idx])
+            return (self.y[idx], self._lo("y_lo", idx), self.extra.get("y_rel", 0.0),
+                    self.extra["c_hi"][idx], self.extra["c_lo"][idx])
         if self.g is not None:
             return (self.g[idx],)
         return ()
@@ -115,17 +123,19 @@ def _exact_overrides(p: Problem, rows: Rows, idx: np.ndarray) -> np.ndarray:
         ex[t_masked] = np.inf
         ex[no_tail & (K == 1) & ~t_masked] = 0.0
     elif op == "softmax_cross_entropy":
-        y = p.y[idx]  # type: ignore[index]
-        live_inf = masked & (y != 0)
+        lab = labels_of(p)
+        live_inf = masked & lab.nonzero(idx)
         has_inf = live_inf.any(axis=-1)
+        sign = lab.sign(idx)
         for i in np.nonzero(has_inf)[0]:
-            signs = set(np.sign(y[i][live_inf[i]]).tolist())
-            ex[i] = np.nan if len(signs) > 1 else (np.inf if signs == {1.0} else -np.inf)
-        zero_sum = exact_sum_is_zero(y) & ~has_inf
+            signs = set(sign[i][live_inf[i]].tolist())
+            ex[i] = np.nan if len(signs) > 1 else (np.inf if signs == {1} else -np.inf)
+        zero_sum = lab.zero_sum_rows(idx) & ~has_inf
         for i in np.nonzero(zero_sum)[0]:
-            nz = (y[i] != 0) & ~masked[i]
-            ex[i] = -sum((Fraction(float(a)) * (Fraction(float(b)) - Fraction(float(rows.m[i])))
-                          for a, b in zip(y[i][nz], x[i][nz], strict=True)), Fraction(0))
+            # sum y = 0: the loss is -sum y_j d_j, a rational number
+            nz = lab.nonzero(idx[i : i + 1])[0] & ~masked[i]
+            ex[i] = -sum((lab.value(idx[i], j) * (Fraction(float(x[i, j])) - Fraction(float(rows.m[i])))
+                          for j in np.nonzero(nz)[0]), Fraction(0))
         ex[no_tail & (K == 1) & ~has_inf & ~zero_sum] = 0.0
     elif op == "logsumexp_grad":
         g = p.g[idx]  # type: ignore[index]
@@ -160,17 +170,14 @@ def _exact_overrides(p: Problem, rows: Rows, idx: np.ndarray) -> np.ndarray:
         put(no_tail[:, None] & rows.is_max,
             lambda i, j: Fraction(1, int(K[i])) - (1 if j == t[i] else 0))
     elif op == "softmax_cross_entropy_grad":
-        y = p.y[idx]  # type: ignore[index]
-        for i, j in zip(*np.nonzero(masked), strict=True):
-            ex[i, j] = -float(y[i, j]) + 0.0
-        zero_sum = exact_sum_is_zero(y)
-        for i in np.nonzero(zero_sum)[0]:
-            for j in range(rows.n_classes):
-                ex[i, j] = -float(y[i, j]) + 0.0
+        lab = labels_of(p)
+        zero_sum = lab.zero_sum_rows(idx)
+        for i, j in zip(*np.nonzero(masked | zero_sum[:, None]), strict=True):
+            ex[i, j] = -lab.value(idx[i], j)  # p_j = 0, or sum y = 0: the gradient is -y exactly
         for i in np.nonzero(no_tail & ~zero_sum)[0]:
-            total = sum((Fraction(float(v)) for v in y[i]), Fraction(0))
+            total = lab.row_sum(idx[i])
             for j in np.nonzero(rows.is_max[i])[0]:
-                ex[i, j] = total / int(K[i]) - Fraction(float(y[i, j]))
+                ex[i, j] = total / int(K[i]) - lab.value(idx[i], j)
     return ex
 
 
@@ -196,6 +203,63 @@ def _softmax_vjp_exact_zeros(x: np.ndarray, g: np.ndarray, masked: np.ndarray) -
             return []
     (mu,) = means
     return [int(j) for j in np.nonzero(live)[0] if Fraction(float(g[j])) == mu]
+
+
+class FloatLabels:
+    """Dense labels that are floats (exact as given)."""
+
+    def __init__(self, y: np.ndarray):
+        self.y = y
+
+    def nonzero(self, idx: np.ndarray) -> np.ndarray:
+        return self.y[idx] != 0
+
+    def sign(self, idx: np.ndarray) -> np.ndarray:
+        return np.sign(self.y[idx]).astype(int)
+
+    def zero_sum_rows(self, idx: np.ndarray) -> np.ndarray:
+        return exact_sum_is_zero(self.y[idx]) if len(idx) else np.zeros(0, dtype=bool)
+
+    def value(self, i: int, j: int) -> Fraction:
+        return Fraction(float(self.y[i, j]))
+
+    def row_sum(self, i: int) -> Fraction:
+        return sum((Fraction(float(v)) for v in self.y[i]), Fraction(0))
+
+
+class ExactLabels(FloatLabels):
+    """Dense labels given exactly as Fractions (object array; 0 for most entries)."""
+
+    def __init__(self, q: np.ndarray):
+        self.q = q
+        self.y = np.array([[float(v) for v in row] for row in q]).reshape(q.shape)
+
+    def subset(self, rows: np.ndarray) -> ExactLabels:
+        return ExactLabels(self.q[rows])
+
+    def sign(self, idx: np.ndarray) -> np.ndarray:
+        return np.array([[(v > 0) - (v < 0) for v in row] for row in self.q[idx]],
+                        dtype=int).reshape(len(idx), -1)
+
+    def nonzero(self, idx: np.ndarray) -> np.ndarray:
+        return self.sign(idx) != 0
+
+    def zero_sum_rows(self, idx: np.ndarray) -> np.ndarray:
+        return np.array([self.row_sum(i) == 0 for i in idx], dtype=bool)
+
+    def value(self, i: int, j: int) -> Fraction:
+        return Fraction(self.q[i, j])
+
+    def row_sum(self, i: int) -> Fraction:
+        return Fraction(sum(self.q[i].tolist(), Fraction(0)))
+
+
+def labels_of(p: Problem) -> FloatLabels:
+    q = p.extra.get("q_exact")
+    if q is not None:
+        return q  # type: ignore[no-any-return]
+    assert p.y is not None
+    return FloatLabels(p.y)
 
 
 # --------------------------------------------------------------------------- numeric tiers
@@ -274,6 +338,7 @@ class _Prepared:
     settled_lo: np.ndarray
     settled_dir: np.ndarray
     settled: np.ndarray  # bool, out_shape
+    exact_values: dict[tuple[int, ...], Any]  # exact overrides on regular rows, by position
 
 
 def _prepare(p: Problem) -> _Prepared:
@@ -289,30 +354,42 @@ def _prepare(p: Problem) -> _Prepared:
     idx = np.nonzero(regular)[0]
     rows = _kernels.make_rows(p.x[idx])
     if p.op == "softmax_cross_entropy_grad":
-        p.extra["c_max"] = _c_max(p)
+        p.extra["c_hi"], p.extra["c_lo"] = _c_max(p)
     ex = _exact_overrides(p, rows, idx)
+    exact_values: dict[tuple[int, ...], Any] = {}
     for pos in zip(*np.nonzero(ex != None), strict=True):  # noqa: E711 (object array)
-        full_pos = (idx[pos[0]],) + tuple(pos[1:])
+        full_pos = (int(idx[pos[0]]),) + tuple(int(k) for k in pos[1:])
         hi[full_pos], lo[full_pos], direction[full_pos] = round_fraction(ex[pos])
         settled[full_pos] = True
-    return _Prepared(idx, rows, hi, lo, direction, settled)
+        value = ex[pos]
+        exact_values[full_pos] = value if isinstance(value, Fraction) else Fraction(value) \
+            if np.isfinite(value) else value
+    return _Prepared(idx, rows, hi, lo, direction, settled, exact_values)
 
 
-def _c_max(p: Problem) -> np.ndarray:
-    """(sum y) - y_i K at maximum entries, correctly rounded (see dense_ce_grad)."""
+def _c_max(p: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """(sum y) - y_i K at maximum entries as an exact-to-2**-106 pair (see dense_ce_grad)."""
     import math
 
     assert p.y is not None
-    out = np.zeros(p.x.shape)
-    finite = np.isfinite(p.x)
+    hi = np.zeros(p.x.shape)
+    lo = np.zeros(p.x.shape)
     if not p.x.size:
-        return out
+        return hi, lo
+    exact_q = p.extra.get("q_exact")  # Fractions for labels that are not floats (cross_entropy)
+    finite = np.isfinite(p.x)
     m = np.where(finite, p.x, -np.inf).max(axis=-1, keepdims=True)
     is_max = (p.x == m) & finite
     for i, j in zip(*np.nonzero(is_max), strict=True):
         k = int(is_max[i].sum())
-        out[i, j] = math.fsum(list(p.y[i]) + [-float(p.y[i, j])] * k)
-    return out
+        if exact_q is not None:
+            c = exact_q.row_sum(i) - exact_q.value(i, j) * k
+            hi[i, j], lo[i, j], _ = round_fraction(c)
+            continue
+        terms = list(p.y[i]) + [-float(p.y[i, j])] * k
+        hi[i, j] = math.fsum(terms)  # correctly rounded; the second fsum catches the rest
+        lo[i, j] = math.fsum(terms + [-hi[i, j]])
+    return hi, lo
 
 
 def _pending_rows(prep: _Prepared, todo: np.ndarray) -> np.ndarray:
@@ -374,3 +451,52 @@ def solve_narrow(p: Problem, fmt: formats.Format) -> tuple[np.ndarray, np.ndarra
         out[full] = np.where(want, vals, out[full])
         done[full] |= ok
     return out, done
+
+
+def solve_total(p: Problem) -> tuple[float, float, int, bool]:
+    """Sum over rows of a per-row op (a reduction), decided like any other value."""
+    prep = _prepare(p)
+    settled_rows = prep.settled
+    specials = prep.settled_hi[settled_rows & ~np.isfinite(prep.settled_hi)]
+    if specials.size:  # NaN or infinite rows decide the total by IEEE rules
+        total = float(np.sum(specials))
+        return total, 0.0, 0, False
+    exact = prep.exact_values
+    numeric = np.nonzero(~settled_rows[prep.regular_idx])[0]
+    if not len(numeric):
+        return (*round_fraction(sum(exact.values(), Fraction(0))), False)
+    gaps = prep.rows.min_tail_gap()
+    tiers = [_backends.QUAD] if gaps[numeric].min() >= _backends.QUAD.min_exp_arg else []
+    prec = MP_START_PREC
+    while prec <= MP_MAX_PREC:
+        tiers.append(_backends.mpmath_backend(prec))
+        prec *= 2
+    rows = prep.rows.take(numeric)
+    for B in tiers:
+        with mpmath.workprec(B.prec_bits):
+            v, err, _ = _evaluate(B, p, rows, prep.regular_idx[numeric])
+            v_tot = v.sum()
+            err_tot = err.sum() + np.abs(v).sum() * (B.u_b() * (1.01 * (len(v) + len(exact))))
+            for q in exact.values():
+                qv, q_err = _backend_fraction(B, q)
+                v_tot = v_tot + qv
+                err_tot = err_tot + q_err + np.abs(qv) * B.u_b()
+            h, l_, d, ok = _decide_wide(B, np.asarray(v_tot).reshape(1),
+                                        np.asarray(err_tot * SAFETY_TOTAL).reshape(1),
+                                        np.zeros(1, dtype=np.int8))
+        if ok[0]:
+            break
+    return float(h[0]), float(l_[0]), int(d[0]), not bool(ok[0])
+
+
+SAFETY_TOTAL = 1.01
+
+
+def _backend_fraction(B: _backends.Backend, q: Fraction) -> tuple[Any, Any]:
+    """A backend value for an exact rational and its error bound."""
+    if B.name.startswith("mpmath"):
+        v = mpmath.mpf(q.numerator) / q.denominator
+        return v, abs(v) * B.u_b() * 2
+    hi, lo, _ = round_fraction(q)
+    v = B.convert(np.array(hi)) + B.convert(np.array(lo))
+    return v, np.abs(v) * (B.u_b() * 2 + 2.0**-105)

@@ -157,19 +157,29 @@ def sparse_ce(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
     return v, err, _sign(v.shape, 1)
 
 
-def dense_ce(t: Terms, rows: Rows, y: np.ndarray, y_rel: float = 0.0) -> Out:
+def _labels(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None) -> Array:
+    Y = t.B.convert(np.where(rows.is_masked, 0.0, y_hi))
+    if y_lo is not None:
+        Y = Y + t.B.convert(np.where(rows.is_masked, 0.0, y_lo))
+    return Y
+
+
+def dense_ce(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None = None,
+             y_rel: float = 0.0) -> Out:
     """sum_j y_j * (-l_j) over y_j != 0 (masked entries with y_j != 0 are settled elsewhere).
 
-    ``y_rel`` is the relative error of the labels as the backend holds them (0: exact).
+    Labels arrive as y_hi + y_lo with relative error ``y_rel`` (0: exact floats); the backend's
+    own rounding of that sum adds u.
     """
-    Y = t.B.convert(np.where(rows.is_masked, 0.0, y))
+    Y = _labels(t, rows, y_hi, y_lo)
+    y_err = t.u + y_rel if y_lo is not None else 0.0
     neg_ls = -t.LS
     err_ls = t.eL * t.L + t.u * 2 * _abs(t.LS)
-    terms_ = np.where(Y != 0, Y * neg_ls, t.B.zeros(y.shape))
+    terms_ = np.where(Y != 0, Y * neg_ls, t.B.zeros(y_hi.shape))
     v = terms_.sum(axis=-1)
     absY = _abs(Y)
     mag = (absY * _abs(neg_ls)).sum(axis=-1)
-    err = ((absY * err_ls).sum(axis=-1) + mag * (t.u * (1.01 * (t.n + 1)) + t.u * y_rel * 2)
+    err = ((absY * err_ls).sum(axis=-1) * (y_err + 1) + mag * (t.u * (1.01 * (t.n + 1)) + y_err)
            + t.u * _abs(v)) * SAFETY
     return v, err, _sign(v.shape, 0)
 
@@ -224,30 +234,38 @@ def sparse_ce_grad(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
     return v, err, s
 
 
-def dense_ce_grad(t: Terms, rows: Rows, y: np.ndarray, y_rel: float = 0.0,
-                  c_max: np.ndarray | None = None) -> Out:
+def dense_ce_grad(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None = None,
+                  y_rel: float = 0.0, c_hi: np.ndarray | None = None,
+                  c_lo: np.ndarray | None = None) -> Out:
     """(sum y) p_i - y_i.
 
-    At maximum entries the exact form ((sum y) - y_i K - y_i T) / S avoids the cancellation of
-    (sum y) p_i against y_i when p_i is near 1; ``c_max`` holds (sum y) - y_i K for those entries,
-    correctly rounded to float64 (math.fsum), so its error is relative.
+    At maximum entries the form ((sum y) - y_i K - y_i T) / S avoids the cancellation of
+    (sum y) p_i against y_i when p_i is near 1; c_hi + c_lo holds (sum y) - y_i K there, exact
+    to 2**-105 relative (computed exactly upstream), so that part of the error stays relative.
     """
     B = t.B
-    Y = B.convert(y)
-    SY = Y.sum(axis=-1, keepdims=True)
-    err_SY = _abs(Y).sum(axis=-1, keepdims=True) * (t.u * (1.01 * t.n) + t.u * y_rel)
+    Y = t.B.convert(y_hi)
+    if y_lo is not None:
+        Y = Y + t.B.convert(y_lo)
+    y_err = t.u + y_rel if y_lo is not None else 0.0
+    SY = Y.sum(axis=-1, keepdims=True)  # over every entry: masked ones still count in sum y
+    err_SY = _abs(Y).sum(axis=-1, keepdims=True) * (t.u * (1.01 * t.n) + y_err)
     SP = SY * t.P
     v = SP - Y
-    err = (_abs(SY) * t.eP * t.P + err_SY * t.P + t.u * _abs(SP) + t.u * y_rel * _abs(Y)
+    err = (_abs(SY) * t.eP * t.P + err_SY * t.P + t.u * _abs(SP) + y_err * _abs(Y)
            + t.u * _abs(v))
-    if c_max is not None:
-        C = B.convert(np.where(rows.is_max, c_max, 0.0))
-        num = C - Y * t.T
+    if c_hi is not None:
+        C = B.convert(np.where(rows.is_max, c_hi, 0.0))
+        if c_lo is not None:
+            C = C + B.convert(np.where(rows.is_max, c_lo, 0.0))
+        YT = Y * t.T
+        num = C - YT
         v_max = num / t.S
-        err_max = (t.u * (2 + y_rel) * _abs(C) + _abs(Y * t.T) * (t.eT + t.u * (2 + y_rel))) / t.S \
-            + _abs(v_max) * (t.eS + t.u * 2)
+        err_max = ((t.u * 2 + 2.0**-105) * _abs(C) + _abs(YT) * (t.eT + t.u * 2 + y_err)
+                   + t.u * _abs(num)) / t.S + _abs(v_max) * (t.eS + t.u * 2)
         v = np.where(rows.is_max, v_max, v)
         err = np.where(rows.is_max, err_max, err)
+    # masked entries: p = 0, so the value is -y exactly (settled upstream)
     return v, err * SAFETY, _sign(v.shape, 0)
 
 
