@@ -271,45 +271,104 @@ def _evaluate(B: _backends.Backend, p: Problem, rows: Rows, idx: np.ndarray) -> 
 
 def _decide_wide(B: _backends.Backend, v: Any, err: Any, sign: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ziv's test for (hi, lo, direction) from a backend value and error bound."""
-    u = B.u_b()
-    err = err * (u * 4 + 1) + np.abs(v) * (u * 4)  # the rounding of v +- err below
-    lower, upper = v - err, v + err
+    """Ziv's test for (hi, lo, direction) from a vectorised backend value and error bound.
+
+    With h the backend's float64 conversion of v and r = v - h (exact), the exact value rounds
+    to h when r - err and r + err both lie strictly inside (-half gap below h, +half gap above
+    h); its direction is sign(r) when the interval [r - err, r + err] excludes 0. A conversion
+    that is not the nearest float64 simply fails the test and escalates.
+    """
+    u8 = B.u_b() * 8
+    err = err + np.abs(v) * u8  # covers the roundings of r - err and r + err below
     h = B.to_f64(v)
-    thr = B.convert(np.array(np.finfo(np.float64).max)) + B.convert(np.array(2.0**970))
-    def midpoints(h: np.ndarray) -> tuple[Any, Any]:
-        with np.errstate(invalid="ignore"):
-            H = B.convert(h)
-            nxt = np.nextafter(h, np.inf)
-            prv = np.nextafter(h, -np.inf)
-            mhi = np.where(np.isinf(nxt), thr, (H + B.convert(nxt)) / 2)
-            mlo = np.where(np.isinf(prv), -thr, (H + B.convert(prv)) / 2)
-        return mhi, mlo
-    for _ in range(2):  # correct a candidate that is off by one float (never more)
-        fin = np.isfinite(h)
-        mhi, mlo = midpoints(np.where(fin, h, 0.0))
-        h = np.where(fin & (v > mhi), np.nextafter(h, np.inf),
-                     np.where(fin & (v < mlo), np.nextafter(h, -np.inf), h))
     fin = np.isfinite(h)
     hs = np.where(fin, h, 0.0)
-    mhi, mlo = midpoints(hs)
-    ok_hi = fin & (lower > mlo) & (upper < mhi)
-    over_pos = lower >= thr
-    over_neg = upper <= -thr
-    H = B.convert(hs)
-    r = v - H
-    direction = np.where(r - err > 0, 1, np.where(r + err < 0, -1, 0)).astype(np.int8)
-    zero_h = fin & (hs == 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        up = np.nextafter(hs, np.inf) - hs  # exact gaps (powers of two) in float64
+        down = hs - np.nextafter(hs, -np.inf)
+    # half gaps in the backend (2**-1075 is not a float64); overflow threshold above max
+    up_half = B.convert(np.where(np.isinf(up), 2.0**970, up)) * 0.5
+    up_half = np.where(np.isinf(up), up_half * 2, up_half)
+    down_half = B.convert(np.where(np.isinf(down), 2.0**970, down)) * 0.5
+    down_half = np.where(np.isinf(down), down_half * 2, down_half)
+    r = v - B.convert(hs)
+    r_lo, r_hi = r - err, r + err
+    ok_hi = fin & (r_lo > -down_half) & (r_hi < up_half)
+    direction = np.where(r_lo > 0, 1, np.where(r_hi < 0, -1, 0)).astype(np.int8)
+    zero_h = hs == 0
     direction = np.where(zero_h & (sign != 0), sign, direction).astype(np.int8)
     hs = np.where(zero_h & (direction < 0), -0.0, hs)
     lo = np.where(zero_h, 0.0, B.to_f64(r))
     ok_lo = (err <= np.abs(v) * _TWO_M101) | (np.abs(hs) < _F64_TINY)
     ok = ok_hi & (direction != 0) & ok_lo
+    # beyond float64's range: decided when the whole interval is past the overflow threshold
+    thr = B.convert(np.array(np.finfo(np.float64).max)) + B.convert(np.array(2.0**970))
+    over_pos = (~fin | (np.abs(hs) == np.finfo(np.float64).max)) & (v - err >= thr)
+    over_neg = (~fin | (np.abs(hs) == np.finfo(np.float64).max)) & (v + err <= -thr)
     hi = np.where(over_pos, np.inf, np.where(over_neg, -np.inf, hs))
     direction = np.where(over_pos, -1, np.where(over_neg, 1, direction)).astype(np.int8)
     lo = np.where(over_pos | over_neg, 0.0, lo)
-    ok = ok | over_pos | over_neg
-    return hi, lo, direction, np.asarray(ok, dtype=bool)
+    return hi, lo, direction, np.asarray(ok | over_pos | over_neg, dtype=bool)
+
+
+def _rn64_mpf(v: Any) -> float:
+    """Correctly rounded float64 of an mpf (subnormals via exact integer division)."""
+    man, exp = v.man_exp if v else (0, 0)
+    if v == 0:
+        return 0.0
+    if -1000 < exp + man.bit_length() < 1000:
+        return float(mpmath.libmp.to_float(v._mpf_, rnd="n"))
+    q = Fraction(man) * (Fraction(2) ** exp)
+    return round_fraction(q)[0]
+
+
+def _decide_mp(v: Any, err: Any, sign: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ziv's test for mpmath values, element by element (fewer mpf operations than the
+    vectorised form: both ends of the interval are rounded and must agree)."""
+    flat_v = np.asarray(v, dtype=object).ravel()
+    flat_e = np.asarray(err, dtype=object).ravel()
+    flat_s = np.broadcast_to(sign, np.shape(v)).ravel()
+    n = len(flat_v)
+    hi, lo = np.zeros(n), np.zeros(n)
+    direction = np.zeros(n, dtype=np.int8)
+    ok = np.zeros(n, dtype=bool)
+    for k in range(n):
+        val, e = flat_v[k], abs(flat_e[k]) * 1.001
+        lower, upper = val - e, val + e
+        h_lo, h_up = _rn64_mpf(lower), _rn64_mpf(upper)
+        if h_lo != h_up or (h_lo == 0 and flat_s[k] == 0 and (lower <= 0 <= upper)):
+            hi[k] = _rn64_mpf(val)
+            continue
+        h = h_lo
+        if h == 0 and flat_s[k] != 0:
+            d = int(flat_s[k])
+            h = -0.0 if d < 0 else 0.0
+        elif np.isinf(h):
+            d = -1 if h > 0 else 1
+        else:
+            H = mpmath.mpf(h)
+            d = 1 if lower > H else (-1 if upper < H else 0)
+        hi[k], direction[k] = h, d
+        if d == 0:
+            continue
+        if np.isfinite(h) and h != 0:
+            lo[k] = _rn64_mpf(val - mpmath.mpf(h))
+            ok[k] = abs(h) < _F64_TINY or e <= abs(val) * _TWO_M101
+        else:
+            ok[k] = True
+    shape = np.shape(v)
+    return hi.reshape(shape), lo.reshape(shape), direction.reshape(shape), ok.reshape(shape)
+
+
+def _rn_from_float64(a: np.ndarray, fmt: formats.Format) -> np.ndarray:
+    """RN_fmt of float64 values. numpy's float64 -> float32 (hardware) and -> float16
+    (npy_double_to_half) casts round once, correctly (tests/references/test_engine.py checks
+    them against round_exact on ties and subnormals); bfloat16 goes through round_exact."""
+    if fmt.name in ("float32", "float16"):
+        with np.errstate(over="ignore"):
+            return a.astype(fmt.dtype)
+    return formats.round_exact(a, np.zeros(a.shape, dtype=np.int8), fmt.dtype)
 
 
 def _decide_narrow(v: np.ndarray, err: np.ndarray, sign: np.ndarray, fmt: formats.Format
@@ -320,9 +379,8 @@ def _decide_narrow(v: np.ndarray, err: np.ndarray, sign: np.ndarray, fmt: format
         lower, upper = v - e2, v + e2
     lower = np.where((sign > 0) & (lower <= 0), 0.0, lower)
     upper = np.where((sign < 0) & (upper >= 0), -0.0, upper)
-    zeros = np.zeros(v.shape, dtype=np.int8)
-    rl = formats.round_exact(lower, zeros, fmt.dtype)
-    ru = formats.round_exact(upper, zeros, fmt.dtype)
+    rl = _rn_from_float64(lower, fmt)
+    ru = _rn_from_float64(upper, fmt)
     bits = rl.view(np.uint16 if rl.itemsize == 2 else np.uint32)
     ok = (bits == ru.view(bits.dtype)) & np.isfinite(v) & np.isfinite(e2)
     return rl, ok
@@ -416,7 +474,9 @@ def solve_wide(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
             continue
         with mpmath.workprec(B.prec_bits):
             v, err, sign = _evaluate(B, p, prep.rows.take(pos), prep.regular_idx[pos])
-            h, l_, d, ok = _decide_wide(B, v, err, sign)
+            decide = _decide_mp if B.name.startswith("mpmath") else _decide_wide
+            h, l_, d, ok = decide(v, err, sign) if decide is _decide_mp else \
+                _decide_wide(B, v, err, sign)
         full = prep.regular_idx[pos]
         want = todo[full] & ok
         hi[full] = np.where(want, h, hi[full])
@@ -437,8 +497,10 @@ def solve_wide(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 def solve_narrow(p: Problem, fmt: formats.Format) -> tuple[np.ndarray, np.ndarray]:
     """Tier 1: values correctly rounded to ``fmt`` where float64 decides them, and the mask."""
     prep = _prepare(p)
-    out = formats.round_exact(prep.settled_hi, prep.settled_dir, fmt.dtype)
+    out = np.zeros(prep.settled.shape, dtype=fmt.dtype)
     done = prep.settled.copy()
+    if done.any():
+        out[done] = formats.round_exact(prep.settled_hi[done], prep.settled_dir[done], fmt.dtype)
     gaps = prep.rows.min_tail_gap()
     pos = np.nonzero(gaps >= _backends.FLOAT64.min_exp_arg)[0]
     if len(pos):
@@ -481,9 +543,11 @@ def solve_total(p: Problem) -> tuple[float, float, int, bool]:
                 qv, q_err = _backend_fraction(B, q)
                 v_tot = v_tot + qv
                 err_tot = err_tot + q_err + np.abs(qv) * B.u_b()
-            h, l_, d, ok = _decide_wide(B, np.asarray(v_tot).reshape(1),
-                                        np.asarray(err_tot * SAFETY_TOTAL).reshape(1),
-                                        np.zeros(1, dtype=np.int8))
+            vt = np.asarray(v_tot).reshape(1)
+            et = np.asarray(err_tot * SAFETY_TOTAL).reshape(1)
+            sg = np.zeros(1, dtype=np.int8)
+            h, l_, d, ok = (_decide_mp(vt, et, sg) if B.name.startswith("mpmath")
+                            else _decide_wide(B, vt, et, sg))
         if ok[0]:
             break
     return float(h[0]), float(l_[0]), int(d[0]), not bool(ok[0])

@@ -6,11 +6,11 @@ absolute error bound ``err`` (``|v - exact| <= err``) and a sign hint (+1/-1 whe
 value's sign is known from the structure, 0 otherwise), all as backend arrays.
 
 Error analysis (standard model: every +, -, *, / rounds with relative error <= u; exp, log and
-log1p are within phi*u; n = number of classes; gamma_n <= 1.01*n*u throughout):
+log1p are within phi*u; n = number of classes; a row sum of n terms errs by at most sum_factor(n)*u*sum|terms|, about 2*sqrt(n)*u (rowsum)):
   d_j = x_j - m        exact, as the TwoSum pair (dh, dl)
   e_j = e^{d_j}        exp(dh)*(1 + dl): rel. error <= eE = (phi + 3) u  (|dl| <= u|dh|, so the
                        dropped dl^2/2 is below u while |dh| < 2^26)
-  T = sum of tail e_j  (all positive, any order) rel. error <= eT = eE + 1.01 n u
+  T = sum of tail e_j  (all positive, any order) rel. error <= eT = eE + sum_factor(n) u
   S = K + T            rel. error <= eS = eT + u
   L = log K + log1p(T/K) = log S, both terms >= 0: rel. error <= eL = eT + (phi + 5) u
   p_i = e_i / S        rel. error <= eP = eE + eS + 2u
@@ -24,6 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+
+import math
 
 import numpy as np
 
@@ -56,6 +59,29 @@ class Rows:
         with np.errstate(over="ignore", invalid="ignore"):
             d = np.where(self.is_tail, self.x - self.m[:, None], 0.0)
         return d.min(axis=-1) if d.shape[-1] else np.zeros(len(self.m))
+
+
+def sum_factor(n: int) -> float:
+    """Error factor k of ``rowsum`` over n terms: |error| <= k * u * sum|terms|."""
+    if n <= 64:
+        return 1.01 * max(n, 1)
+    b = math.isqrt(n - 1) + 1
+    return 1.01 * (b + (n + b - 1) // b)
+
+
+def rowsum(a: Array, keepdims: bool = False) -> Array:
+    """Sum over the last axis in blocks of ~sqrt(n): the worst-case error drops from n*u to
+    2*sqrt(n)*u whatever order numpy adds in (user dtypes such as binary128 add sequentially)."""
+    n = a.shape[-1]
+    if n <= 64:
+        s = a.sum(axis=-1, keepdims=True)
+    else:
+        b = math.isqrt(n - 1) + 1
+        nb = (n + b - 1) // b
+        if nb * b > n:
+            a = np.concatenate([a, (a[..., :1] * 0).repeat(nb * b - n, axis=-1)], axis=-1)
+        s = a.reshape(a.shape[:-1] + (nb, b)).sum(axis=-1).sum(axis=-1, keepdims=True)
+    return s if keepdims else s[..., 0]
 
 
 def make_rows(x: np.ndarray) -> Rows:
@@ -102,14 +128,14 @@ def terms(B: Backend, rows: Rows) -> Terms:
     dh, dl = two_sum(X, -M)
     e_tail = B.exp(dh) * (dl + 1)
     E = np.where(rows.is_tail, e_tail, np.where(rows.is_max, one, zero))
-    T = np.where(rows.is_tail, E, zero).sum(axis=-1, keepdims=True)
+    T = rowsum(np.where(rows.is_tail, E, zero), keepdims=True)
     Kb = B.convert(rows.K.astype(np.float64))[:, None]
     S = Kb + T
     L = B.log1p(T / Kb)
     if np.any(rows.K > 1):
         L = np.where(rows.K[:, None] > 1, B.log(Kb) + L, L)
     eE = u * (B.phi + 3)
-    eT = eE + u * (1.01 * n)
+    eT = eE + u * sum_factor(n)
     eS = eT + u
     eL = eT + u * (B.phi + 5)
     eP = eE + eS + u * 2
@@ -176,10 +202,10 @@ def dense_ce(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None = N
     neg_ls = -t.LS
     err_ls = t.eL * t.L + t.u * 2 * _abs(t.LS)
     terms_ = np.where(Y != 0, Y * neg_ls, t.B.zeros(y_hi.shape))
-    v = terms_.sum(axis=-1)
+    v = rowsum(terms_)
     absY = _abs(Y)
-    mag = (absY * _abs(neg_ls)).sum(axis=-1)
-    err = ((absY * err_ls).sum(axis=-1) * (y_err + 1) + mag * (t.u * (1.01 * (t.n + 1)) + y_err)
+    mag = rowsum(absY * _abs(neg_ls))
+    err = (rowsum(absY * err_ls) * (y_err + 1) + mag * (t.u * (sum_factor(t.n) + 1) + y_err)
            + t.u * _abs(v)) * SAFETY
     return v, err, _sign(v.shape, 0)
 
@@ -194,9 +220,9 @@ def logsumexp_grad(t: Terms, rows: Rows, g: np.ndarray) -> Out:
 
 def softmax_vjp(t: Terms, rows: Rows, g: np.ndarray) -> Out:
     G = t.B.convert(g)
-    absGP = (_abs(G) * t.P).sum(axis=-1, keepdims=True)
-    A = (G * t.P).sum(axis=-1, keepdims=True)
-    err_A = absGP * (t.eP + t.u * (1.01 * (t.n + 1)))
+    absGP = rowsum(_abs(G) * t.P, keepdims=True)
+    A = rowsum(G * t.P, keepdims=True)
+    err_A = absGP * (t.eP + t.u * (sum_factor(t.n) + 1))
     D = G - A
     err_D = err_A + t.u * _abs(D)
     v = t.P * D
@@ -206,8 +232,8 @@ def softmax_vjp(t: Terms, rows: Rows, g: np.ndarray) -> Out:
 
 def log_softmax_vjp(t: Terms, rows: Rows, g: np.ndarray) -> Out:
     G = t.B.convert(g)
-    Gs = G.sum(axis=-1, keepdims=True)
-    err_Gs = _abs(G).sum(axis=-1, keepdims=True) * (t.u * (1.01 * t.n))
+    Gs = rowsum(G, keepdims=True)
+    err_Gs = rowsum(_abs(G), keepdims=True) * (t.u * sum_factor(t.n))
     PG = t.P * Gs
     v = G - PG
     err = ((t.P * (t.eP * _abs(Gs) + err_Gs)) * (t.eP + 1) + t.u * _abs(PG)
@@ -222,7 +248,7 @@ def sparse_ce_grad(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
         at_t[np.arange(rows.x.shape[0]), labels] = True
     B = t.B
     zero = B.zeros(rows.x.shape)
-    T_excl = np.where(rows.is_tail & ~at_t, t.E, zero).sum(axis=-1, keepdims=True)
+    T_excl = rowsum(np.where(rows.is_tail & ~at_t, t.E, zero), keepdims=True)
     t_is_max = rows.is_max[np.arange(len(labels)), labels] if len(labels) else np.zeros(0, bool)
     K_excl = B.convert((rows.K - t_is_max).astype(np.float64))[:, None]
     S_excl = K_excl + T_excl
@@ -248,8 +274,8 @@ def dense_ce_grad(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | Non
     if y_lo is not None:
         Y = Y + t.B.convert(y_lo)
     y_err = t.u + y_rel if y_lo is not None else 0.0
-    SY = Y.sum(axis=-1, keepdims=True)  # over every entry: masked ones still count in sum y
-    err_SY = _abs(Y).sum(axis=-1, keepdims=True) * (t.u * (1.01 * t.n) + y_err)
+    SY = rowsum(Y, keepdims=True)  # over every entry: masked ones still count in sum y
+    err_SY = rowsum(_abs(Y), keepdims=True) * (t.u * sum_factor(t.n) + y_err)
     SP = SY * t.P
     v = SP - Y
     err = (_abs(SY) * t.eP * t.P + err_SY * t.P + t.u * _abs(SP) + y_err * _abs(Y)

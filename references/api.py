@@ -11,6 +11,20 @@ from references import _engine, cache, formats
 from references.result import ReferenceResult
 
 REFERENCE_VERSION = "1"
+
+
+def _source_digest() -> str:
+    """Digest of this package's source: any change to the engine invalidates cached results."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+CACHE_VERSION = f"{REFERENCE_VERSION}-{_source_digest()}"
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float32),
                  np.dtype(np.float64))
 
@@ -72,7 +86,7 @@ def _sparse_labels(labels: Any, shape: tuple[int, ...], n_classes: int,
 
 def _result(problem: _engine.Problem, out_shape: tuple[int, ...], key_parts: tuple[Any, ...]
             ) -> ReferenceResult:
-    key = cache.content_key(REFERENCE_VERSION, problem.op, *key_parts)
+    key = cache.content_key(CACHE_VERSION, problem.op, *key_parts)
 
     def full() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         hit = cache.load(key + "-wide")

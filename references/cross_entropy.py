@@ -93,7 +93,7 @@ def _problem(op: str, logits: Any, target: Any, weight: Any, ignore_index: int,
             hi[pos], lo[pos], _ = round_fraction(Fraction(q[pos]))
     problem = _engine.Problem(op, x2, y=hi, extra={"y_lo": lo, "y_rel": 2.0**-105,
                                                    "q_exact": _engine.ExactLabels(q)})
-    key = cache.content_key(api.REFERENCE_VERSION, "cross_entropy", op, x2, np.asarray(target),
+    key = cache.content_key(api.CACHE_VERSION, "cross_entropy", op, x2, np.asarray(target),
                             w if w is not None else "none", int(ignore_index), eps, reduction)
     return problem, divisor, lead, key
 

@@ -95,13 +95,11 @@ def format_of(dtype: Any) -> Format:
     if isinstance(dtype, str):
         found = FORMATS.get(dtype)
     elif isinstance(dtype, np.dtype):
-        found = _BY_DTYPE.get(dtype)
+        found = _BY_DTYPE.get(dtype.newbyteorder("="))
     elif isinstance(dtype, type) and issubclass(dtype, np.generic):
         found = _BY_DTYPE.get(np.dtype(dtype))
     if found is None:
-        raise TypeError(
-            f"dtype must be one of float16, bfloat16, float32, float64; got {dtype!r}"
-        )
+        raise TypeError(f"dtype must be one of float16, bfloat16, float32, float64; got {dtype!r}")
     return found
 
 
@@ -134,10 +132,8 @@ def _round_to_odd_magnitude(
     return mag, negative
 
 
-def round_exact(
-    hi: npt.ArrayLike, direction: npt.ArrayLike, dtype: Any
-) -> npt.NDArray[Any]:
-    """``RN_dtype(z)`` (nearest, ties to even) for ``z`` known as ``hi = RN64(z)`` and ``sign(z - hi)``.
+def round_exact(hi: npt.ArrayLike, direction: npt.ArrayLike, dtype: Any) -> npt.NDArray[Any]:
+    """``RN_dtype(z)`` (ties to even) for z known as ``hi = RN64(z)`` and ``sign(z - hi)``.
 
     ``hi`` holds float64 values (NaN means NaN; ``±inf`` with ``direction`` 0 is a true
     infinity, with ``direction`` ∓1 a finite ``z`` beyond float64's range; ``±0`` with

@@ -49,7 +49,9 @@ CLASSES: tuple[str, ...] = (
     ZERO_FOR_NONZERO,
 )
 # Classified elements that still carry a numeric score and enter max/p99/mean.
-SCORED_CLASSES: frozenset[str] = frozenset({SPURIOUS_OVERFLOW, WRONG_SIGN_OF_ZERO, ZERO_FOR_NONZERO})
+SCORED_CLASSES: frozenset[str] = frozenset(
+    {SPURIOUS_OVERFLOW, WRONG_SIGN_OF_ZERO, ZERO_FOR_NONZERO}
+)
 _CLASS_DTYPE = np.dtype(f"<U{max(len(c) for c in CLASSES)}")
 
 
