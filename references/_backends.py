@@ -34,6 +34,8 @@ class Backend:
     log1p: Callable[[Array], Array]
     min_exp_arg: float  # exp() of anything below this underflows in the backend
     prec_bits: int
+    # a + b without rounding (mpmath's exact addition), or None where every add rounds
+    exact_add: Callable[[Array, Array], Array] | None = None
 
     def u_b(self) -> Array:
         """The unit roundoff as a backend scalar array (mpmath's can be below float64's range)."""
@@ -116,4 +118,29 @@ def mpmath_backend(prec: int) -> Backend:
         log1p=_mp_unary(mpmath.log1p),
         min_exp_arg=-np.inf,  # unbounded exponent range
         prec_bits=prec,
+        exact_add=_mp_exact_add,
     )
+
+
+def mp_exact_add(a: Any, b: Any) -> Any:
+    """a + b with no rounding, except that a term below 2^-(prec + 1200) of the other is
+    replaced by a same-signed stand-in of that size: the sum then rounds to float64 (and any
+    narrower format) exactly as the true sum does, in value and direction (a prec-bit value
+    lies at least 2^-prec of itself away from any float64 or midpoint it does not equal), and
+    the exact sum never grows to an astronomical number of bits (e.g. 1 - e^(-3e38))."""
+    if not a or not b:
+        return mpmath.fadd(a, b, exact=True)
+    gap = mpmath.mp.prec + 1200
+    ma, mb = mpmath.mag(a), mpmath.mag(b)
+    if mb < ma - gap:
+        b = mpmath.ldexp(mpmath.sign(b), ma - gap)
+    elif ma < mb - gap:
+        a = mpmath.ldexp(mpmath.sign(a), mb - gap)
+    return mpmath.fadd(a, b, exact=True)
+
+
+_mp_exact_add_ufunc = np.frompyfunc(mp_exact_add, 2, 1)
+
+
+def _mp_exact_add(a: Array, b: Array) -> Array:
+    return np.asarray(_mp_exact_add_ufunc(a, b), dtype=object)

@@ -19,7 +19,7 @@ import mpmath
 import numpy as np
 
 from references import _backends, _kernels, formats
-from references._exact import exact_sum_is_zero, round_fraction
+from references._exact import exact_row_sums, exact_sum_is_zero, round_fraction
 from references._kernels import Rows
 
 ELEMENTWISE = {"softmax", "log_softmax", "logsumexp_grad", "softmax_vjp", "log_softmax_vjp",
@@ -64,11 +64,15 @@ class Problem:
             return (self.labels[idx],)
         if self.op == "softmax_cross_entropy":
             assert self.y is not None
-            return (self.y[idx], self._lo("y_lo", idx), self.extra.get("y_rel", 0.0))
+            return (self.y[idx], self._lo("y_lo", idx), self._lo("y_err", idx))
         if self.op == "softmax_cross_entropy_grad":
             assert self.y is not None
-            return (self.y[idx], self._lo("y_lo", idx), self.extra.get("y_rel", 0.0),
-                    self.extra["c_hi"][idx], self.extra["c_lo"][idx])
+            return (self.y[idx], self._lo("y_lo", idx), self._lo("y_err", idx),
+                    self.extra["c_hi"][idx], self.extra["c_lo"][idx], self.extra["c_err"][idx])
+        if self.op == "log_softmax_vjp":
+            assert self.g is not None
+            return (self.g[idx], self.extra["gs_hi"][idx], self.extra["gs_lo"][idx],
+                    self.extra["gs_err"][idx])
         if self.g is not None:
             return (self.g[idx],)
         return ()
@@ -239,7 +243,7 @@ class ExactLabels(FloatLabels):
 
     def sign(self, idx: np.ndarray) -> np.ndarray:
         return np.array([[(v > 0) - (v < 0) for v in row] for row in self.q[idx]],
-                        dtype=int).reshape(len(idx), -1)
+                        dtype=int).reshape(len(idx), self.q.shape[1])
 
     def nonzero(self, idx: np.ndarray) -> np.ndarray:
         return self.sign(idx) != 0
@@ -313,19 +317,30 @@ def _decide_wide(B: _backends.Backend, v: Any, err: Any, sign: np.ndarray
 
 def _rn64_mpf(v: Any) -> float:
     """Correctly rounded float64 of an mpf (subnormals via exact integer division)."""
-    man, exp = v.man_exp if v else (0, 0)
     if v == 0:
         return 0.0
-    if -1000 < exp + man.bit_length() < 1000:
+    sign, man, exp, _ = v._mpf_  # man is the magnitude; the sign is separate
+    top = int(exp) + int(man).bit_length()  # 2^(top-1) <= |v| < 2^top
+    if top < -1100:  # below half the smallest subnormal (2^-1075): a signed zero
+        return -0.0 if v < 0 else 0.0
+    if top > 1100:
+        return -np.inf if v < 0 else np.inf
+    if -1000 < top < 1000:
         return float(mpmath.libmp.to_float(v._mpf_, rnd="n"))
-    q = Fraction(man) * (Fraction(2) ** exp)
-    return round_fraction(q)[0]
+    magnitude = Fraction(int(man)) * (Fraction(2) ** int(exp))
+    return round_fraction(-magnitude if sign else magnitude)[0]
+
+
+_F64_THRESHOLD = mpmath.mpf(np.finfo(np.float64).max) + mpmath.ldexp(1, 970)
 
 
 def _decide_mp(v: Any, err: Any, sign: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ziv's test for mpmath values, element by element (fewer mpf operations than the
-    vectorised form: both ends of the interval are rounded and must agree)."""
+    """Ziv's test for mpmath values, element by element.
+
+    The same test as ``_decide_wide`` on r = v - hi, formed exactly (v may be an exact sum of
+    the form float + tiny), so that a zero error bound decides exact values too.
+    """
     flat_v = np.asarray(v, dtype=object).ravel()
     flat_e = np.asarray(err, dtype=object).ravel()
     flat_s = np.broadcast_to(sign, np.shape(v)).ravel()
@@ -333,30 +348,35 @@ def _decide_mp(v: Any, err: Any, sign: np.ndarray
     hi, lo = np.zeros(n), np.zeros(n)
     direction = np.zeros(n, dtype=np.int8)
     ok = np.zeros(n, dtype=bool)
+    add = _backends.mp_exact_add
     for k in range(n):
         val, e = flat_v[k], abs(flat_e[k]) * 1.001
-        lower, upper = val - e, val + e
-        h_lo, h_up = _rn64_mpf(lower), _rn64_mpf(upper)
-        if h_lo != h_up or (h_lo == 0 and flat_s[k] == 0 and (lower <= 0 <= upper)):
-            hi[k] = _rn64_mpf(val)
+        h = _rn64_mpf(val)
+        hi[k] = h
+        if np.isinf(h):
+            if add(abs(val), -e) >= _F64_THRESHOLD:
+                direction[k], ok[k] = (-1 if h > 0 else 1), True
             continue
-        h = h_lo
-        if h == 0 and flat_s[k] != 0:
+        r = add(val, -mpmath.mpf(h))
+        up = mpmath.mpf(float(np.nextafter(h, np.inf)) - h) / 2 if abs(h) < np.finfo(
+            np.float64).max else _F64_THRESHOLD - abs(mpmath.mpf(h))
+        down = mpmath.mpf(h - float(np.nextafter(h, -np.inf))) / 2 if abs(h) < np.finfo(
+            np.float64).max else _F64_THRESHOLD - abs(mpmath.mpf(h))
+        if not (add(r, -e) > -down and add(r, e) < up):
+            continue
+        if abs(r) > e:
+            d = 1 if r > 0 else -1
+        elif e == 0:
+            d = 0  # exact
+        elif h == 0 and flat_s[k] != 0:
             d = int(flat_s[k])
-            h = -0.0 if d < 0 else 0.0
-        elif np.isinf(h):
-            d = -1 if h > 0 else 1
         else:
-            H = mpmath.mpf(h)
-            d = 1 if lower > H else (-1 if upper < H else 0)
-        hi[k], direction[k] = h, d
-        if d == 0:
             continue
-        if np.isfinite(h) and h != 0:
-            lo[k] = _rn64_mpf(val - mpmath.mpf(h))
-            ok[k] = abs(h) < _F64_TINY or e <= abs(val) * _TWO_M101
-        else:
-            ok[k] = True
+        if h == 0:
+            hi[k] = -0.0 if d < 0 else 0.0
+        direction[k] = d
+        lo[k] = _rn64_mpf(r) if h != 0 else 0.0
+        ok[k] = abs(h) < _F64_TINY or e <= abs(val) * _TWO_M101
     shape = np.shape(v)
     return hi.reshape(shape), lo.reshape(shape), direction.reshape(shape), ok.reshape(shape)
 
@@ -412,7 +432,10 @@ def _prepare(p: Problem) -> _Prepared:
     idx = np.nonzero(regular)[0]
     rows = _kernels.make_rows(p.x[idx])
     if p.op == "softmax_cross_entropy_grad":
-        p.extra["c_hi"], p.extra["c_lo"] = _c_max(p)
+        p.extra["c_hi"], p.extra["c_lo"], p.extra["c_err"] = _c_max(p)
+    if p.op == "log_softmax_vjp":
+        assert p.g is not None
+        p.extra["gs_hi"], p.extra["gs_lo"], p.extra["gs_err"] = exact_row_sums(p.g)
     ex = _exact_overrides(p, rows, idx)
     exact_values: dict[tuple[int, ...], Any] = {}
     for pos in zip(*np.nonzero(ex != None), strict=True):  # noqa: E711 (object array)
@@ -425,15 +448,15 @@ def _prepare(p: Problem) -> _Prepared:
     return _Prepared(idx, rows, hi, lo, direction, settled, exact_values)
 
 
-def _c_max(p: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """(sum y) - y_i K at maximum entries as an exact-to-2**-106 pair (see dense_ce_grad)."""
+def _c_max(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sum y) - y_i K at maximum entries as hi + lo within err (0 where exact); see
+    dense_ce_grad."""
     import math
 
     assert p.y is not None
-    hi = np.zeros(p.x.shape)
-    lo = np.zeros(p.x.shape)
+    hi, lo, err = np.zeros(p.x.shape), np.zeros(p.x.shape), np.zeros(p.x.shape)
     if not p.x.size:
-        return hi, lo
+        return hi, lo, err
     exact_q = p.extra.get("q_exact")  # Fractions for labels that are not floats (cross_entropy)
     finite = np.isfinite(p.x)
     m = np.where(finite, p.x, -np.inf).max(axis=-1, keepdims=True)
@@ -443,26 +466,38 @@ def _c_max(p: Problem) -> tuple[np.ndarray, np.ndarray]:
         if exact_q is not None:
             c = exact_q.row_sum(i) - exact_q.value(i, j) * k
             hi[i, j], lo[i, j], _ = round_fraction(c)
+            rest = c - Fraction(hi[i, j]) - Fraction(lo[i, j]) if np.isfinite(hi[i, j]) else 0
+            err[i, j] = 2 * abs(float(rest))
             continue
         terms = list(p.y[i]) + [-float(p.y[i, j])] * k
-        hi[i, j] = math.fsum(terms)  # correctly rounded; the second fsum catches the rest
+        # math.fsum is correctly rounded, so each call peels off the next part exactly
+        hi[i, j] = math.fsum(terms)
         lo[i, j] = math.fsum(terms + [-hi[i, j]])
-    return hi, lo
+        err[i, j] = 2 * abs(math.fsum(terms + [-hi[i, j], -lo[i, j]]))
+    return hi, lo, err
 
 
 def _pending_rows(prep: _Prepared, todo: np.ndarray) -> np.ndarray:
     """Positions (within the regular rows) of rows that still have undecided elements."""
     sub = todo[prep.regular_idx]
-    return np.nonzero(sub.reshape(len(prep.regular_idx), -1).any(axis=-1))[0]
+    if sub.ndim == 2:
+        sub = sub.any(axis=-1)
+    return np.nonzero(sub)[0]
 
 
-def solve_wide(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """hi, lo, direction and the undecided mask for every output element."""
+def solve_wide(p: Problem, mpmath_only: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """hi, lo, direction and the undecided mask for every output element.
+
+    ``mpmath_only`` skips the binary128 tier: the plain mpmath path that the fast path must
+    reproduce bit for bit (tests, and the reference benchmark's baseline).
+    """
     prep = _prepare(p)
     hi, lo, direction = prep.settled_hi, prep.settled_lo, prep.settled_dir
     todo = ~prep.settled
     gaps = prep.rows.min_tail_gap()
-    tiers: list[tuple[_backends.Backend, float]] = [(_backends.QUAD, _backends.QUAD.min_exp_arg)]
+    tiers: list[tuple[_backends.Backend, float]] = (
+        [] if mpmath_only else [(_backends.QUAD, _backends.QUAD.min_exp_arg)])
     prec = MP_START_PREC
     while prec <= MP_MAX_PREC:
         tiers.append((_backends.mpmath_backend(prec), -np.inf))

@@ -38,8 +38,27 @@ def exact_sum_is_zero(values: np.ndarray) -> np.ndarray:
     """Per row (last axis): is the exact sum of the float64 values zero?"""
     import math
 
-    rows = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-1])
+    lead = values.shape[:-1]
+    rows = np.asarray(values, dtype=np.float64).reshape(int(np.prod(lead)), values.shape[-1])
     # math.fsum is correctly rounded, and a nonzero exact sum of floats is at least the smallest
     # subnormal in magnitude, so it cannot round to zero.
     out = np.array([math.fsum(r) == 0.0 for r in rows], dtype=bool)
-    return out.reshape(values.shape[:-1])
+    return out.reshape(lead)
+
+
+def exact_row_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row sums of float64 values as hi + lo within err (err = 0 where the pair is exact).
+
+    Each math.fsum is correctly rounded, so successive calls peel off the sum exactly."""
+    import math
+
+    n = values.shape[0]
+    hi, lo, err = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i, row in enumerate(np.asarray(values, dtype=np.float64)):
+        terms = row.tolist()
+        hi[i] = math.fsum(terms)
+        if not np.isfinite(hi[i]):
+            continue
+        lo[i] = math.fsum(terms + [-hi[i]])
+        err[i] = 2 * abs(math.fsum(terms + [-hi[i], -lo[i]]))
+    return hi, lo, err

@@ -87,6 +87,9 @@ def rowsum(a: Array, keepdims: bool = False) -> Array:
 def make_rows(x: np.ndarray) -> Rows:
     """Row statistics of regular rows ``x`` (n, C)."""
     finite = np.isfinite(x)
+    if x.size == 0:
+        empty = np.zeros(x.shape, dtype=bool)
+        return Rows(x, np.zeros(x.shape[0]), empty, empty, empty, np.zeros(x.shape[0], int))
     m = np.where(finite, x, -np.inf).max(axis=-1)
     is_max = x == m[:, None]
     is_masked = x == -np.inf
@@ -155,21 +158,38 @@ def _sign(shape: tuple[int, ...], value: int) -> np.ndarray:
 Out = tuple[Array, Array, np.ndarray]
 
 
+def add_final(t: Terms, a: Array, b: Array, err: Array) -> tuple[Array, Array]:
+    """a + b as the last step of a value: exact where the backend can (mpmath), so that a
+    result of the form float + tiny keeps its tiny part and its rounding direction is decided;
+    elsewhere rounded, and u|a + b| joins the error bound."""
+    if t.B.exact_add is not None:
+        return t.B.exact_add(a, b), err
+    v = a + b
+    return v, err + t.u * _abs(v)
+
+
 def softmax(t: Terms, rows: Rows) -> Out:
-    v = t.P
-    return v, t.eP * _abs(v) * SAFETY, _sign(v.shape, 1)
+    # At maximum entries p = 1/(K + T) = 1/K - T/(K S): with T tiny this is 1/K minus a tiny
+    # amount, and only the tiny part carries error.
+    Kb = t.B.convert(rows.K.astype(np.float64))[:, None]
+    inv_k = 1 / Kb
+    tail_part = t.T / (Kb * t.S)
+    k_err = np.where((rows.K & (rows.K - 1)) != 0, 1, 0)[:, None]  # 1/K inexact unless 2^k
+    v_max, err_max = add_final(t, inv_k, -tail_part,
+                               (t.eT + t.eS + t.u * 3) * tail_part + t.u * inv_k * k_err)
+    v = np.where(rows.is_max, v_max, t.P)
+    err = np.where(rows.is_max, err_max, t.eP * t.P) * SAFETY
+    return v, err, _sign(v.shape, 1)
 
 
 def log_softmax(t: Terms, rows: Rows) -> Out:
-    v = t.LS
-    err = (t.eL * t.L + t.u * 2 * _abs(v)) * SAFETY
-    return v, err, _sign(v.shape, -1)
+    v, err = add_final(t, t.dh - t.L, t.dl, t.eL * t.L + t.u * _abs(t.dh - t.L))
+    return v, err * SAFETY, _sign(v.shape, -1)
 
 
 def logsumexp(t: Terms, rows: Rows) -> Out:
-    v = (t.M + t.L)[:, 0]
-    err = (t.eL * t.L[:, 0] + t.u * 2 * _abs(v)) * SAFETY
-    return v, err, _sign(v.shape, 0)
+    v, err = add_final(t, t.M[:, 0], t.L[:, 0], t.eL * t.L[:, 0])
+    return v, err * SAFETY, _sign(v.shape, 0)
 
 
 def _pick(a: Array, labels: np.ndarray) -> Array:
@@ -178,36 +198,47 @@ def _pick(a: Array, labels: np.ndarray) -> Array:
 
 def sparse_ce(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
     # -l_t = (m - x_t) + L: both terms >= 0.
-    v = (t.L[:, 0] - _pick(t.dh, labels)) - _pick(t.dl, labels)
-    err = (t.eL * t.L[:, 0] + t.u * 2 * _abs(v)) * SAFETY
-    return v, err, _sign(v.shape, 1)
+    a = t.L[:, 0] - _pick(t.dh, labels)
+    v, err = add_final(t, a, -_pick(t.dl, labels), t.eL * t.L[:, 0] + t.u * _abs(a))
+    return v, err * SAFETY, _sign(v.shape, 1)
 
 
-def _labels(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None) -> Array:
-    Y = t.B.convert(np.where(rows.is_masked, 0.0, y_hi))
-    if y_lo is not None:
-        Y = Y + t.B.convert(np.where(rows.is_masked, 0.0, y_lo))
-    return Y
+def _pair(t: Terms, hi: np.ndarray, lo: np.ndarray | None, err: np.ndarray | None,
+          keep: np.ndarray | None = None) -> tuple[Array, Array | float]:
+    """Backend value of hi + lo (an exact quantity to within ``err`` absolute) and its bound.
+
+    The backend adds hi + lo with one rounding (u|value|) where lo is nonzero."""
+    if keep is not None:
+        hi = np.where(keep, hi, 0.0)
+        lo = None if lo is None else np.where(keep, lo, 0.0)
+        err = None if err is None else np.where(keep, err, 0.0)
+    Y = t.B.convert(hi)
+    if lo is None:
+        return Y, 0.0
+    Y = Y + t.B.convert(lo)
+    E = t.u * _abs(Y) * (lo != 0)
+    if err is not None:
+        E = E + t.B.convert(err)
+    return Y, E
 
 
 def dense_ce(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None = None,
-             y_rel: float = 0.0) -> Out:
+             y_err: np.ndarray | None = None) -> Out:
     """sum_j y_j * (-l_j) over y_j != 0 (masked entries with y_j != 0 are settled elsewhere).
 
-    Labels arrive as y_hi + y_lo with relative error ``y_rel`` (0: exact floats); the backend's
-    own rounding of that sum adds u.
+    Labels arrive as y_hi + y_lo within ``y_err`` absolute (exact floats: y_lo = y_err = None).
     """
-    Y = _labels(t, rows, y_hi, y_lo)
-    y_err = t.u + y_rel if y_lo is not None else 0.0
+    Y, EY = _pair(t, y_hi, y_lo, y_err, keep=~rows.is_masked)
     neg_ls = -t.LS
     err_ls = t.eL * t.L + t.u * 2 * _abs(t.LS)
     terms_ = np.where(Y != 0, Y * neg_ls, t.B.zeros(y_hi.shape))
     v = rowsum(terms_)
     absY = _abs(Y)
     mag = rowsum(absY * _abs(neg_ls))
-    err = (rowsum(absY * err_ls) * (y_err + 1) + mag * (t.u * (sum_factor(t.n) + 1) + y_err)
-           + t.u * _abs(v)) * SAFETY
-    return v, err, _sign(v.shape, 0)
+    err = (rowsum(absY * err_ls) + mag * (t.u * (sum_factor(t.n) + 1)) + t.u * _abs(v))
+    if y_lo is not None:
+        err = err + rowsum(EY * (_abs(neg_ls) + err_ls))
+    return v, err * SAFETY, _sign(v.shape, 0)
 
 
 def logsumexp_grad(t: Terms, rows: Rows, g: np.ndarray) -> Out:
@@ -226,18 +257,48 @@ def softmax_vjp(t: Terms, rows: Rows, g: np.ndarray) -> Out:
     D = G - A
     err_D = err_A + t.u * _abs(D)
     v = t.P * D
-    err = (t.P * err_D * (t.eP + 1) + t.eP * t.P * _abs(D) + t.u * _abs(v)) * SAFETY
-    return v, err, _sign(v.shape, 0)
+    err = t.P * err_D * (t.eP + 1) + t.eP * t.P * _abs(D) + t.u * _abs(v)
+    # At maximum entries g_i - <g, p> = sum_j (g_i - g_j) e_j / S: summing the differences
+    # keeps full relative accuracy when the tail is tiny (p_i rounds to 1 and <g, p> to g_i).
+    order = np.argsort(~rows.is_max, axis=-1, kind="stable")  # maximum entries first
+    n_rows = np.arange(rows.x.shape[0])
+    for r in range(int(rows.K.max(initial=0))):
+        col = order[:, r]
+        has = rows.K > r
+        gi = G[n_rows, col][:, None]
+        terms_ = (gi - G) * t.E
+        Dm = rowsum(terms_)
+        err_Dm = rowsum(_abs(terms_)) * (t.eE + t.u * (sum_factor(t.n) + 2))
+        S2 = t.S[:, 0] * t.S[:, 0]
+        vm = Dm / S2
+        em = err_Dm / S2 + _abs(vm) * (t.eS * 2 + t.u * 3)
+        sel = np.zeros(rows.x.shape, dtype=bool)
+        sel[n_rows[has], col[has]] = True
+        v = np.where(sel, vm[:, None], v)
+        err = np.where(sel, em[:, None], err)
+    return v, err * SAFETY, _sign(v.shape, 0)
 
 
-def log_softmax_vjp(t: Terms, rows: Rows, g: np.ndarray) -> Out:
+def log_softmax_vjp(t: Terms, rows: Rows, g: np.ndarray, gs_hi: np.ndarray,
+                    gs_lo: np.ndarray, gs_err: np.ndarray) -> Out:
+    """g - p * sum(g), with sum(g) given exactly as gs_hi + gs_lo (within gs_err)."""
     G = t.B.convert(g)
-    Gs = rowsum(G, keepdims=True)
-    err_Gs = rowsum(_abs(G), keepdims=True) * (t.u * sum_factor(t.n))
+    Gs, err_Gs = _pair(t, gs_hi[:, None], gs_lo[:, None], gs_err[:, None])
     PG = t.P * Gs
-    v = G - PG
-    err = ((t.P * (t.eP * _abs(Gs) + err_Gs)) * (t.eP + 1) + t.u * _abs(PG)
-           + t.u * _abs(v)) * SAFETY
+    v, err = add_final(t, G, -PG, (t.P * (t.eP * _abs(Gs) + err_Gs)) * (t.eP + 1)
+                       + t.u * _abs(PG))
+    # At maximum entries p = 1/(K + T), so g - p sum(g) = (g - sum(g)/K) + sum(g) T / (K S):
+    # a part that is exact for exact inputs plus a tiny one, which keeps the rounding direction
+    # when p rounds to 1 (numerics §4).
+    Kb = t.B.convert(rows.K.astype(np.float64))[:, None]
+    k_inexact = ((rows.K & (rows.K - 1)) != 0)[:, None]  # Gs / K is exact for K a power of 2
+    Gs_k = Gs / Kb
+    a, err_a = add_final(t, G, -Gs_k, err_Gs / Kb + t.u * _abs(Gs_k) * k_inexact)
+    b = Gs * t.T / (Kb * t.S)
+    err_b = _abs(b) * (t.eT + t.eS + t.u * 4) + err_Gs * t.T / (Kb * t.S)
+    v_max, err_max = add_final(t, a, b, err_a + err_b)
+    v = np.where(rows.is_max, v_max, v)
+    err = np.where(rows.is_max, err_max, err) * SAFETY
     return v, err, _sign(v.shape, 0)
 
 
@@ -254,6 +315,11 @@ def sparse_ce_grad(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
     S_excl = K_excl + T_excl
     v_t = -(S_excl / t.S)
     err_t = (t.eT + t.eS + t.u * 3) * _abs(v_t)
+    # label in the tail: p_t - 1 = -1 + p_t, exact where the backend allows (p_t may be tiny)
+    t_tail = (rows.is_tail & at_t).any(axis=-1, keepdims=True)
+    v_tail, err_tail = add_final(t, -(zero + 1), t.P, t.eP * t.P)
+    v_t = np.where(t_tail, v_tail, v_t)
+    err_t = np.where(t_tail, err_tail, err_t)
     v = np.where(at_t, v_t, t.P)
     err = np.where(at_t, err_t, t.eP * t.P) * SAFETY
     s = np.where(at_t, -1, 1).astype(np.int8)
@@ -261,34 +327,28 @@ def sparse_ce_grad(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
 
 
 def dense_ce_grad(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None = None,
-                  y_rel: float = 0.0, c_hi: np.ndarray | None = None,
-                  c_lo: np.ndarray | None = None) -> Out:
+                  y_err: np.ndarray | None = None, c_hi: np.ndarray | None = None,
+                  c_lo: np.ndarray | None = None, c_err: np.ndarray | None = None) -> Out:
     """(sum y) p_i - y_i.
 
     At maximum entries the form ((sum y) - y_i K - y_i T) / S avoids the cancellation of
-    (sum y) p_i against y_i when p_i is near 1; c_hi + c_lo holds (sum y) - y_i K there, exact
-    to 2**-105 relative (computed exactly upstream), so that part of the error stays relative.
+    (sum y) p_i against y_i when p_i is near 1; c_hi + c_lo holds (sum y) - y_i K there, within
+    ``c_err`` absolute (computed exactly upstream), so that part of the error stays relative.
     """
-    B = t.B
-    Y = t.B.convert(y_hi)
+    Y, EY = _pair(t, y_hi, y_lo, y_err)  # every entry: masked ones still count in sum y
+    SY = rowsum(Y, keepdims=True)
+    err_SY = rowsum(_abs(Y), keepdims=True) * (t.u * sum_factor(t.n))
     if y_lo is not None:
-        Y = Y + t.B.convert(y_lo)
-    y_err = t.u + y_rel if y_lo is not None else 0.0
-    SY = rowsum(Y, keepdims=True)  # over every entry: masked ones still count in sum y
-    err_SY = rowsum(_abs(Y), keepdims=True) * (t.u * sum_factor(t.n) + y_err)
+        err_SY = err_SY + rowsum(EY, keepdims=True)
     SP = SY * t.P
-    v = SP - Y
-    err = (_abs(SY) * t.eP * t.P + err_SY * t.P + t.u * _abs(SP) + y_err * _abs(Y)
-           + t.u * _abs(v))
+    v, err = add_final(t, SP, -Y, _abs(SY) * t.eP * t.P + err_SY * t.P + t.u * _abs(SP) + EY)
     if c_hi is not None:
-        C = B.convert(np.where(rows.is_max, c_hi, 0.0))
-        if c_lo is not None:
-            C = C + B.convert(np.where(rows.is_max, c_lo, 0.0))
+        C, EC = _pair(t, c_hi, c_lo, c_err, keep=rows.is_max)
         YT = Y * t.T
         num = C - YT
         v_max = num / t.S
-        err_max = ((t.u * 2 + 2.0**-105) * _abs(C) + _abs(YT) * (t.eT + t.u * 2 + y_err)
-                   + t.u * _abs(num)) / t.S + _abs(v_max) * (t.eS + t.u * 2)
+        err_max = ((EC + _abs(YT) * (t.eT + t.u * 2) + EY * t.T + t.u * _abs(num)) / t.S
+                   + _abs(v_max) * (t.eS + t.u * 2))
         v = np.where(rows.is_max, v_max, v)
         err = np.where(rows.is_max, err_max, err)
     # masked entries: p = 0, so the value is -y exactly (settled upstream)

@@ -51,7 +51,7 @@ def _rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
         return x.astype(np.float64).reshape(1, 1), ()
     moved = np.moveaxis(x, axis, -1)
     lead = moved.shape[:-1]
-    return moved.astype(np.float64).reshape(-1, moved.shape[-1]), lead
+    return moved.astype(np.float64).reshape(int(np.prod(lead)), moved.shape[-1]), lead
 
 
 def _finite_float(a: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -104,7 +104,7 @@ def _result(problem: _engine.Problem, out_shape: tuple[int, ...], key_parts: tup
             return hit["value"].reshape(out_shape)
         value, done = _engine.solve_narrow(problem, fmt)
         if not done.all():  # escalate only the rows float64 could not decide
-            rows = np.nonzero(done.reshape(done.shape[0], -1).all(axis=-1) == False)[0]  # noqa: E712
+            rows = np.nonzero(~(done.all(axis=-1) if done.ndim == 2 else done))[0]
             hi, _, direction, _ = _engine.solve_wide(problem.subset(rows))
             value[rows] = np.where(done[rows], value[rows],
                                    formats.round_exact(hi, direction, fmt.dtype))
@@ -179,9 +179,16 @@ def sparse_softmax_cross_entropy(logits: Any, labels: Any) -> ReferenceResult:
     return _sparse_op("sparse_softmax_cross_entropy", logits, labels)
 
 
+def _require_classes(arr: np.ndarray, ax: int) -> None:
+    if arr.ndim and arr.shape[ax] == 0:
+        raise ValueError("logits must have at least one class for a cross-entropy "
+                         "(the class axis has length 0)")
+
+
 def _dense_op(op: str, logits: Any, labels: Any, axis: int) -> ReferenceResult:
     arr = _as_logits(logits, "logits")
     ax = _axis(axis, arr.ndim)
+    _require_classes(arr, ax)
     y = _finite_float(labels, "labels", arr.shape)
     x2, lead = _rows(arr, ax)
     y2, _ = _rows(y.astype(np.float64), ax)
@@ -196,6 +203,7 @@ def _sparse_op(op: str, logits: Any, labels: Any) -> ReferenceResult:
     arr = _as_logits(logits, "logits")
     if arr.ndim == 0:
         raise ValueError("logits must have a class axis (at least one dimension) for sparse labels")
+    _require_classes(arr, arr.ndim - 1)
     lab = _sparse_labels(labels, arr.shape[:-1], arr.shape[-1])
     x2, lead = _rows(arr, arr.ndim - 1)
     problem = _engine.Problem(op, x2, labels=lab.reshape(-1))

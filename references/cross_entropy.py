@@ -45,7 +45,7 @@ def _build_q(x: np.ndarray, target: Any, w: np.ndarray | None, eps: Fraction,
     wf = [Fraction(1)] * C if w is None else [Fraction(float(v)) for v in w]
     tgt = np.asarray(target)
     if tgt.shape == x.shape:  # PyTorch: same shape as the input means class probabilities
-        if tgt.dtype.kind != "f":
+        if tgt.dtype not in api._FLOAT_DTYPES:
             raise TypeError("target with the logits' shape holds class probabilities and must be "
                             f"floating point; got dtype {tgt.dtype}")
         if ignore_index >= 0:
@@ -81,17 +81,19 @@ def _problem(op: str, logits: Any, target: Any, weight: Any, ignore_index: int,
         raise ValueError("logits must have a class axis (at least one dimension)")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"ignore_index must be an integer; got {ignore_index!r}")
+    api._require_classes(arr, arr.ndim - 1)
     w, eps = _validate_options(weight, arr.shape[-1], label_smoothing, reduction)
     x2 = arr.astype(np.float64).reshape(-1, arr.shape[-1])
     q, divisor, lead = _build_q(arr, target, w, eps, int(ignore_index), reduction)
     if divisor:  # "mean": the loss and its gradient are linear in q
         q = np.vectorize(lambda v: Fraction(v) / divisor, otypes=[object])(q) if q.size else q
-    hi = np.zeros(q.shape)
-    lo = np.zeros(q.shape)
+    hi, lo, err = np.zeros(q.shape), np.zeros(q.shape), np.zeros(q.shape)
     for pos in np.ndindex(*q.shape):
         if q[pos] != 0:
-            hi[pos], lo[pos], _ = round_fraction(Fraction(q[pos]))
-    problem = _engine.Problem(op, x2, y=hi, extra={"y_lo": lo, "y_rel": 2.0**-105,
+            value = Fraction(q[pos])
+            hi[pos], lo[pos], _ = round_fraction(value)
+            err[pos] = 2 * abs(float(value - Fraction(hi[pos]) - Fraction(lo[pos])))
+    problem = _engine.Problem(op, x2, y=hi, extra={"y_lo": lo, "y_err": err,
                                                    "q_exact": _engine.ExactLabels(q)})
     key = cache.content_key(api.CACHE_VERSION, "cross_entropy", op, x2, np.asarray(target),
                             w if w is not None else "none", int(ignore_index), eps, reduction)
