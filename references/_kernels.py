@@ -128,7 +128,10 @@ def terms(B: Backend, rows: Rows) -> Terms:
     safe_x = np.where(rows.is_masked, rows.m[:, None], rows.x)
     X = B.convert(safe_x)
     M = B.convert(rows.m)[:, None]
-    dh, dl = two_sum(X, -M)
+    if B.exact_add is not None:  # mpmath: d exactly, however far apart x and m are
+        dh, dl = B.exact_add(X, -M), zero
+    else:  # TwoSum; the tiers using it only see rows with |d| <= 11000, so |dl| <= u|dh| << 1
+        dh, dl = two_sum(X, -M)
     e_tail = B.exp(dh) * (dl + 1)
     E = np.where(rows.is_tail, e_tail, np.where(rows.is_max, one, zero))
     T = rowsum(np.where(rows.is_tail, E, zero), keepdims=True)
@@ -215,8 +218,11 @@ def _pair(t: Terms, hi: np.ndarray, lo: np.ndarray | None, err: np.ndarray | Non
     Y = t.B.convert(hi)
     if lo is None:
         return Y, 0.0
-    Y = Y + t.B.convert(lo)
-    E = t.u * _abs(Y) * (lo != 0)
+    if t.B.exact_add is not None:
+        Y, E = t.B.exact_add(Y, t.B.convert(lo)), t.B.zeros(hi.shape)
+    else:
+        Y = Y + t.B.convert(lo)
+        E = t.u * _abs(Y) * (lo != 0)
     if err is not None:
         E = E + t.B.convert(err)
     return Y, E

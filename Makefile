@@ -1,0 +1,61 @@
+# softmax-bench developer commands. `make test` and `make bench` are the two that matter.
+# Everything runs in .venv, created on first use and reinstalled only when pyproject.toml or
+# constraints.txt change (the stamp file carries a hash of both).
+
+PYTHON ?= python3.11
+VENV := .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip
+CONSTRAINTS := constraints.txt
+INSTALL_HASH := $(shell cat pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(INSTALL_HASH)
+STAMP_ALL := $(VENV)/.installed-all-$(INSTALL_HASH)
+BENCH_JSON := bench-results/reference.json
+
+.PHONY: venv install install-all test lint bench clean distclean
+
+venv: $(VPY)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(VPY)
+	rm -f $(VENV)/.installed-*
+	$(PIP) install -e '.[test]' -c $(CONSTRAINTS)
+	touch $@
+
+install-all: $(STAMP_ALL)
+
+$(STAMP_ALL): pyproject.toml $(CONSTRAINTS) | $(VPY)
+	rm -f $(VENV)/.installed-*
+	$(PIP) install -e '.[test,torch,tensorflow,jax,scipy]' -c $(CONSTRAINTS)
+	touch $@ $(STAMP)
+
+# pytest's exit code 5 (no test collected) is a failure here, like any other non-zero code.
+test: install
+	@$(VPY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$rc
+	$(MAKE) --no-print-directory lint
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: install
+	@mkdir -p $(dir $(BENCH_JSON))
+	$(VPY) -m pytest benchmarks/ -m benchmark_reference --benchmark-only \
+		--benchmark-json=$(BENCH_JSON)
+	@echo "Benchmark results: $(abspath $(BENCH_JSON))"
+
+# Build outputs and caches; the virtual environment stays (`make distclean` removes it too).
+clean:
+	rm -rf bench-results .pytest_cache .benchmarks .mypy_cache .ruff_cache .hypothesis \
+		build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

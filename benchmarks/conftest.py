@@ -1,0 +1,1 @@
+"""Benchmarks run by `make bench` (marker `benchmark_reference`); not part of `make test`."""
