@@ -11,6 +11,8 @@ Anything tier 1 or 2 cannot decide, or rows outside their exponent range, escala
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -24,6 +26,7 @@ from references._kernels import Rows
 
 ELEMENTWISE = {"softmax", "log_softmax", "logsumexp_grad", "softmax_vjp", "log_softmax_vjp",
                "sparse_softmax_cross_entropy_grad", "softmax_cross_entropy_grad"}
+_PLAIN_MPMATH = False  # see plain_mpmath_path()
 MP_START_PREC = 192
 MP_MAX_PREC = 1 << 15
 _TWO_M101 = 2.0**-101
@@ -269,8 +272,11 @@ def labels_of(p: Problem) -> FloatLabels:
 # --------------------------------------------------------------------------- numeric tiers
 
 def _evaluate(B: _backends.Backend, p: Problem, rows: Rows, idx: np.ndarray) -> _kernels.Out:
-    t = _kernels.terms(B, rows)
-    return _kernels.KERNELS[p.op](t, rows, *p.kernel_args(idx))
+    # Overflow or NaN inside a tier only makes its bound infinite or NaN, which fails Ziv's
+    # test and escalates the element: not worth a warning.
+    with np.errstate(all="ignore"):
+        t = _kernels.terms(B, rows)
+        return _kernels.KERNELS[p.op](t, rows, *p.kernel_args(idx))
 
 
 def _decide_wide(B: _backends.Backend, v: Any, err: Any, sign: np.ndarray
@@ -342,7 +348,7 @@ def _decide_mp(v: Any, err: Any, sign: np.ndarray
     the form float + tiny), so that a zero error bound decides exact values too.
     """
     flat_v = np.asarray(v, dtype=object).ravel()
-    flat_e = np.asarray(err, dtype=object).ravel()
+    flat_e = np.broadcast_to(np.asarray(err, dtype=object), np.shape(v)).ravel()
     flat_s = np.broadcast_to(sign, np.shape(v)).ravel()
     n = len(flat_v)
     hi, lo = np.zeros(n), np.zeros(n)
@@ -497,7 +503,7 @@ def solve_wide(p: Problem, mpmath_only: bool = False
     todo = ~prep.settled
     gaps = prep.rows.min_tail_gap()
     tiers: list[tuple[_backends.Backend, float]] = (
-        [] if mpmath_only else [(_backends.QUAD, _backends.QUAD.min_exp_arg)])
+        [] if mpmath_only or _PLAIN_MPMATH else [(_backends.QUAD, _backends.QUAD.min_exp_arg)])
     prec = MP_START_PREC
     while prec <= MP_MAX_PREC:
         tiers.append((_backends.mpmath_backend(prec), -np.inf))
@@ -538,6 +544,8 @@ def solve_narrow(p: Problem, fmt: formats.Format) -> tuple[np.ndarray, np.ndarra
         out[done] = formats.round_exact(prep.settled_hi[done], prep.settled_dir[done], fmt.dtype)
     gaps = prep.rows.min_tail_gap()
     pos = np.nonzero(gaps >= _backends.FLOAT64.min_exp_arg)[0]
+    if _PLAIN_MPMATH:
+        pos = pos[:0]
     if len(pos):
         with np.errstate(all="ignore"):
             v, err, sign = _evaluate(_backends.FLOAT64, p, prep.rows.take(pos),
@@ -548,6 +556,18 @@ def solve_narrow(p: Problem, fmt: formats.Format) -> tuple[np.ndarray, np.ndarra
         out[full] = np.where(want, vals, out[full])
         done[full] |= ok
     return out, done
+
+
+@contextlib.contextmanager
+def plain_mpmath_path() -> Iterator[None]:
+    """Within this block every value comes from the mpmath tier alone (no float64 or binary128
+    fast path): the baseline the fast path must match bit for bit, and the benchmark's."""
+    global _PLAIN_MPMATH
+    saved, _PLAIN_MPMATH = _PLAIN_MPMATH, True
+    try:
+        yield
+    finally:
+        _PLAIN_MPMATH = saved
 
 
 def solve_total(p: Problem) -> tuple[float, float, int, bool]:
@@ -563,7 +583,8 @@ def solve_total(p: Problem) -> tuple[float, float, int, bool]:
     if not len(numeric):
         return (*round_fraction(sum(exact.values(), Fraction(0))), False)
     gaps = prep.rows.min_tail_gap()
-    tiers = [_backends.QUAD] if gaps[numeric].min() >= _backends.QUAD.min_exp_arg else []
+    tiers = ([_backends.QUAD] if gaps[numeric].min() >= _backends.QUAD.min_exp_arg
+             and not _PLAIN_MPMATH else [])
     prec = MP_START_PREC
     while prec <= MP_MAX_PREC:
         tiers.append(_backends.mpmath_backend(prec))

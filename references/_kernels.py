@@ -186,7 +186,10 @@ def softmax(t: Terms, rows: Rows) -> Out:
 
 
 def log_softmax(t: Terms, rows: Rows) -> Out:
-    v, err = add_final(t, t.dh - t.L, t.dl, t.eL * t.L + t.u * _abs(t.dh - t.L))
+    if t.B.exact_add is not None:  # d exact (dl = 0): d - L with nothing rounded away
+        v, err = add_final(t, t.dh, -t.L, t.eL * t.L)
+    else:
+        v, err = add_final(t, t.dh - t.L, t.dl, t.eL * t.L + t.u * _abs(t.dh - t.L))
     return v, err * SAFETY, _sign(v.shape, -1)
 
 
@@ -201,8 +204,11 @@ def _pick(a: Array, labels: np.ndarray) -> Array:
 
 def sparse_ce(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
     # -l_t = (m - x_t) + L: both terms >= 0.
-    a = t.L[:, 0] - _pick(t.dh, labels)
-    v, err = add_final(t, a, -_pick(t.dl, labels), t.eL * t.L[:, 0] + t.u * _abs(a))
+    if t.B.exact_add is not None:
+        v, err = add_final(t, t.L[:, 0], -_pick(t.dh, labels), t.eL * t.L[:, 0])
+    else:
+        a = t.L[:, 0] - _pick(t.dh, labels)
+        v, err = add_final(t, a, -_pick(t.dl, labels), t.eL * t.L[:, 0] + t.u * _abs(a))
     return v, err * SAFETY, _sign(v.shape, 1)
 
 

@@ -53,7 +53,9 @@ def test_permutation_equivariance(x: np.ndarray, rnd: object) -> None:
     for fn in (references.softmax, references.log_softmax):
         a, b = fn(x), fn(x[:, perm])
         np.testing.assert_array_equal(a.hi[:, perm], b.hi)
-        np.testing.assert_array_equal(a.lo[:, perm], b.lo)
+        np.testing.assert_array_equal(a.direction[:, perm], b.direction)
+        # lo is any remainder within the contract; summation order may change its last bits
+        np.testing.assert_allclose(a.lo[:, perm], b.lo, rtol=2.0**-40, atol=2.0**-1070)
     np.testing.assert_array_equal(references.logsumexp(x).hi,
                                   references.logsumexp(x[:, perm]).hi)
 

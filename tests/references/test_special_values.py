@@ -39,8 +39,9 @@ def test_reference_follows_the_table(row: SpecialRow) -> None:
     assert got.shape == expected.shape, f"shape {got.shape}, expected {expected.shape}"
     same = (got == expected) | (np.isnan(got) & np.isnan(expected))
     assert same.all(), f"{row.op}{row.x}: got {got}, expected {expected} ({row.status})"
-    # exact specials carry no rounding direction
-    special = ~np.isfinite(expected)
+    # exact specials carry no rounding direction (a finite value beyond a narrow format's
+    # range keeps its float64 direction)
+    special = ~np.isfinite(result.hi.ravel())
     assert (result.direction.ravel()[special] == 0).all()
 
 
