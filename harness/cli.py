@@ -44,9 +44,67 @@ def _framework_row(status: FrameworkStatus) -> list[str]:
 
 
 def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    rows = [_framework_row(status) for status in framework_statuses()]
+    from harness.workers import list_implementations
+
+    statuses = {status.name: status for status in framework_statuses()}
+    rows = [_framework_row(status) for status in statuses.values()]
     print("Frameworks", file=out)
     print(format_table(["framework", "status", "version", "reason"], rows), file=out)
+    catalog = list_implementations()
+    impl_rows = []
+    for impl in catalog["implementations"]:
+        status = statuses.get(impl["framework"])
+        available = status is None or status.available
+        impl_rows.append([impl["name"], impl["op"], ",".join(impl["dtypes"]),
+                          "available" if available else "unavailable",
+                          "" if available or status is None else status.reason])
+    print("\nImplementations", file=out)
+    print(format_table(["implementation", "op", "dtypes", "status", "reason"], impl_rows),
+          file=out)
+    for error in catalog.get("errors", []):
+        print(f"{PROG}: warning: {error}", file=sys.stderr)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    from harness import runner
+    from harness.progress import progress_bar
+
+    dtypes = tuple(args.dtype or ())
+    opts = runner.RunOptions(suite=args.suite, include=tuple(args.impl or ()),
+                             exclude=tuple(args.exclude or ()), device=args.device,
+                             dtypes=dtypes, timeout=args.timeout, out=Path(args.out),
+                             resume=args.resume, threads=args.threads)
+    with progress_bar(enabled=not args.quiet) as progress:
+        path, counts, plan = runner.run_suite(opts, progress=progress)
+    for error in plan.plugin_errors:
+        print(f"{PROG}: warning: {error}", file=sys.stderr)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    print(f"run directory: {path} ({summary})", file=out)
+    if not args.no_report:
+        try:
+            from reports import build_report  # type: ignore[attr-defined]
+        except ImportError:
+            print("report: not built (the HTML report is not implemented yet)", file=out)
+        else:
+            site = build_report([path], path / "report")
+            print(f"report: {site}", file=out)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
+    from harness import compare, results
+
+    base, new = results.load(args.base), results.load(args.new)
+    table = compare.compare_accuracy(base, new)
+    regressions = table[table["change"] == "regression"] if len(table) else table
+    print(compare.format_report(table), file=out)
+    if len(regressions):
+        print(f"{len(regressions)} regression(s)", file=out)
+        return 1
+    print("no regressions", file=out)
     return 0
 
 
@@ -63,9 +121,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     list_parser = commands.add_parser(
-        "list", help="frameworks (later: implementations) with availability and reason"
+        "list", help="frameworks and implementations, with availability and reason"
     )
     list_parser.set_defaults(handler=_cmd_list)
+    run = commands.add_parser("run", help="run a suite and write a run directory")
+    run.add_argument("--suite", default="quick",
+                     help="quick | full | stability | throughput | FILE.toml (default quick)")
+    run.add_argument("--impl", action="append", metavar="GLOB",
+                     help="only implementations matching GLOB (repeatable)")
+    run.add_argument("--exclude", action="append", metavar="GLOB",
+                     help="skip implementations matching GLOB (repeatable)")
+    run.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    run.add_argument("--dtype", action="append",
+                     choices=["float16", "bfloat16", "float32", "float64"],
+                     help="only this dtype (repeatable; default all)")
+    run.add_argument("--timeout", type=float, default=120.0,
+                     help="seconds one implementation call may take (default 120)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="intra-op threads, set equal in every framework")
+    run.add_argument("--out", default="runs/latest", help="run directory (default runs/latest)")
+    run.add_argument("--resume", action="store_true",
+                     help="finish an interrupted run in --out without redoing finished records")
+    run.add_argument("--no-report", action="store_true", help="do not build the HTML report")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_cmd_run)
+    cmp_parser = commands.add_parser("compare", help="regressions of NEW against BASE")
+    cmp_parser.add_argument("base", help="baseline run directory")
+    cmp_parser.add_argument("new", help="new run directory")
+    cmp_parser.set_defaults(handler=_cmd_compare)
     version_parser = commands.add_parser("version", help="print the softmax-bench version")
     version_parser.set_defaults(handler=_cmd_version)
     return parser

@@ -1,0 +1,27 @@
+"""The run's progress bar (rich): done/total, the current implementation and case, elapsed."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[int, int, str], None]]:
+    """Yields ``update(done, total, what)``; a no-op when disabled."""
+    if not enabled:
+        yield lambda done, total, what: None
+        return
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.description}", style="dim"))
+    with Progress(*columns, transient=False, console=None,
+                  disable=not sys.stderr.isatty() and False) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what[:70])
+
+        yield update
