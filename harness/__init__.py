@@ -11,4 +11,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+from harness.registry import Implementation  # noqa: E402  (the plugin API: harness.Implementation)
+
+__all__ = ["Implementation", "__version__"]

@@ -10,8 +10,9 @@ functions and mpmath are all documented or measured at or below one ulp, see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import mpmath
 import numpy as np

@@ -107,7 +107,7 @@ def _exact_overrides(p: Problem, rows: Rows, idx: np.ndarray) -> np.ndarray:
     n = len(idx)
     shape = (n, rows.n_classes) if op in ELEMENTWISE else (n,)
     ex = np.full(shape, None, dtype=object)
-    no_tail = ~rows.is_tail.any(axis=-1)
+    no_tail = np.asarray(~rows.is_tail.any(axis=-1))
     masked = rows.is_masked
     x = rows.x
 
@@ -141,7 +141,8 @@ def _exact_overrides(p: Problem, rows: Rows, idx: np.ndarray) -> np.ndarray:
         for i in np.nonzero(zero_sum)[0]:
             # sum y = 0: the loss is -sum y_j d_j, a rational number
             nz = lab.nonzero(idx[i : i + 1])[0] & ~masked[i]
-            ex[i] = -sum((lab.value(idx[i], j) * (Fraction(float(x[i, j])) - Fraction(float(rows.m[i])))
+            m_i = Fraction(float(rows.m[i]))
+            ex[i] = -sum((lab.value(int(idx[i]), int(j)) * (Fraction(float(x[i, j])) - m_i)
                           for j in np.nonzero(nz)[0]), Fraction(0))
         ex[no_tail & (K == 1) & ~has_inf & ~zero_sum] = 0.0
     elif op == "logsumexp_grad":
@@ -155,9 +156,9 @@ def _exact_overrides(p: Problem, rows: Rows, idx: np.ndarray) -> np.ndarray:
             mean = sum((Fraction(float(v)) for v in g[i][rows.is_max[i]]), Fraction(0)) / int(K[i])
             for j in np.nonzero(rows.is_max[i])[0]:
                 ex[i, j] = (Fraction(float(g[i, j])) - mean) / int(K[i])
-        for i in np.nonzero(~no_tail)[0]:
-            for j in _softmax_vjp_exact_zeros(x[i], g[i], masked[i]):
-                ex[i, j] = 0.0
+        for row in np.nonzero(~no_tail)[0]:
+            for col in _softmax_vjp_exact_zeros(x[row], g[row], masked[row]):
+                ex[row, col] = 0.0
     elif op == "log_softmax_vjp":
         g = p.g[idx]  # type: ignore[index]
         zero_sum = exact_sum_is_zero(g)
@@ -182,9 +183,9 @@ def _exact_overrides(p: Problem, rows: Rows, idx: np.ndarray) -> np.ndarray:
         for i, j in zip(*np.nonzero(masked | zero_sum[:, None]), strict=True):
             ex[i, j] = -lab.value(idx[i], j)  # p_j = 0, or sum y = 0: the gradient is -y exactly
         for i in np.nonzero(no_tail & ~zero_sum)[0]:
-            total = lab.row_sum(idx[i])
+            total = lab.row_sum(int(idx[i]))
             for j in np.nonzero(rows.is_max[i])[0]:
-                ex[i, j] = total / int(K[i]) - lab.value(idx[i], j)
+                ex[i, j] = total / int(K[i]) - lab.value(int(idx[i]), int(j))
     return ex
 
 
@@ -264,7 +265,7 @@ class ExactLabels(FloatLabels):
 def labels_of(p: Problem) -> FloatLabels:
     q = p.extra.get("q_exact")
     if q is not None:
-        return q  # type: ignore[no-any-return]
+        return q
     assert p.y is not None
     return FloatLabels(p.y)
 

@@ -6,7 +6,8 @@ absolute error bound ``err`` (``|v - exact| <= err``) and a sign hint (+1/-1 whe
 value's sign is known from the structure, 0 otherwise), all as backend arrays.
 
 Error analysis (standard model: every +, -, *, / rounds with relative error <= u; exp, log and
-log1p are within phi*u; n = number of classes; a row sum of n terms errs by at most sum_factor(n)*u*sum|terms|, about 2*sqrt(n)*u (rowsum)):
+log1p are within phi*u; n = number of classes; a row sum of n terms errs by at most
+sum_factor(n)*u*sum|terms|, about 2*sqrt(n)*u (rowsum)):
   d_j = x_j - m        exact, as the TwoSum pair (dh, dl)
   e_j = e^{d_j}        exp(dh)*(1 + dl): rel. error <= eE = (phi + 3) u  (|dl| <= u|dh|, so the
                        dropped dl^2/2 is below u while |dh| < 2^26)
@@ -22,11 +23,9 @@ precision until the rounding is decided (Ziv's strategy).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
-
-
-import math
 
 import numpy as np
 
@@ -183,8 +182,8 @@ def softmax(t: Terms, rows: Rows) -> Out:
     # ... but that subtraction amplifies errors by T, so only where the tail is small
     small_tail = rows.is_max & (rows.x.shape[-1] > 0) & np.asarray(t.T < 0.5)
     v = np.where(small_tail, v_max, t.P)
-    err = np.where(small_tail, err_max, t.eP * t.P) * SAFETY
-    return v, err, _sign(v.shape, 1)
+    err = np.asarray(np.where(small_tail, err_max, t.eP * t.P)) * SAFETY
+    return v, err, _sign(np.shape(v), 1)
 
 
 def log_softmax(t: Terms, rows: Rows) -> Out:
@@ -312,8 +311,8 @@ def log_softmax_vjp(t: Terms, rows: Rows, g: np.ndarray, gs_hi: np.ndarray,
     err_b = _abs(b) * (t.eT + t.eS + t.u * 4) + err_Gs * t.T / (Kb * t.S)
     v_max, err_max = add_final(t, a, b, err_a + err_b)
     v = np.where(rows.is_max, v_max, v)
-    err = np.where(rows.is_max, err_max, err) * SAFETY
-    return v, err, _sign(v.shape, 0)
+    err = np.asarray(np.where(rows.is_max, err_max, err)) * SAFETY
+    return v, err, _sign(np.shape(v), 0)
 
 
 def sparse_ce_grad(t: Terms, rows: Rows, labels: np.ndarray) -> Out:

@@ -120,7 +120,6 @@ def _row_op(op: str, x: Any, axis: int, name: str = "x") -> ReferenceResult:
     x2, lead = _rows(arr, ax)
     problem = _engine.Problem(op, x2)
     if op in _engine.ELEMENTWISE:
-        out_shape = arr.shape
         res = _result(problem, lead + x2.shape[-1:], (x2,))
         return _moved(res, ax, arr.ndim) if arr.ndim else _reshaped(res, ())
     return _result(problem, lead, (x2,))
@@ -132,7 +131,7 @@ class _View(ReferenceResult):
     def __init__(self, base: ReferenceResult, transform: Any, shape: tuple[int, ...]):
         def full() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             return tuple(transform(a) for a in (base.hi, base.lo, base.direction,
-                                                base.undecided))  # type: ignore[return-value]
+                                                base.undecided))
 
         def narrow(fmt: formats.Format) -> np.ndarray:
             return np.ascontiguousarray(transform(base.rounded(fmt.dtype)))

@@ -78,7 +78,7 @@ def store(key: str, arrays: dict[str, np.ndarray]) -> None:
         payload["__sha256__"] = np.array(_digest(arrays))
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)  # numeric and str arrays only: no pickle
+            np.savez(fh, **payload)  # type: ignore[arg-type]  # numeric/str arrays: no pickle
         os.replace(tmp, folder / f"{key}.npz")
     except OSError:
         return

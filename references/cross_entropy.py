@@ -39,7 +39,8 @@ def _validate_options(weight: Any, n_classes: int, label_smoothing: Any, reducti
 
 
 def _build_q(x: np.ndarray, target: Any, w: np.ndarray | None, eps: Fraction,
-             ignore_index: int, reduction: str) -> tuple[np.ndarray, Fraction | None, tuple[int, ...]]:
+             ignore_index: int, reduction: str
+             ) -> tuple[np.ndarray, Fraction | None, tuple[int, ...]]:
     """Exact label matrix q (object array of Fractions/ints), the mean's divisor, lead shape."""
     C = x.shape[-1]
     wf = [Fraction(1)] * C if w is None else [Fraction(float(v)) for v in w]
@@ -89,10 +90,11 @@ def _problem(op: str, logits: Any, target: Any, weight: Any, ignore_index: int,
         q = np.vectorize(lambda v: Fraction(v) / divisor, otypes=[object])(q) if q.size else q
     hi, lo, err = np.zeros(q.shape), np.zeros(q.shape), np.zeros(q.shape)
     for pos in np.ndindex(*q.shape):
-        if q[pos] != 0:
-            value = Fraction(q[pos])
-            hi[pos], lo[pos], _ = round_fraction(value)
-            err[pos] = 2 * abs(float(value - Fraction(hi[pos]) - Fraction(lo[pos])))
+        if q.item(pos) != 0:
+            value = Fraction(q.item(pos))
+            h, low, _ = round_fraction(value)
+            hi[pos], lo[pos] = h, low
+            err[pos] = 2 * abs(float(value - Fraction(h) - Fraction(low)))
     problem = _engine.Problem(op, x2, y=hi, extra={"y_lo": lo, "y_err": err,
                                                    "q_exact": _engine.ExactLabels(q)})
     key = cache.content_key(api.CACHE_VERSION, "cross_entropy", op, x2, np.asarray(target),

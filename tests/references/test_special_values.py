@@ -30,7 +30,7 @@ def _call(row: SpecialRow) -> references.ReferenceResult:
 def test_reference_follows_the_table(row: SpecialRow) -> None:
     if row.expected == "ValueError":
         with pytest.raises(ValueError):
-            _call(row).hi
+            _ = _call(row).hi
         return
     result = _call(row)
     dtype = DTYPES[row.extra.get("dtype", "float64")]

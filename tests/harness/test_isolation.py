@@ -1,0 +1,100 @@
+"""Broken plugins are recorded, never fatal: crash, hang, raise, wrong shape, bad registration."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import results, runner
+
+ENTRY_POINTS = """[softmax_bench.plugins]
+broken = broken_plugins:plugins
+malformed = broken_plugins:malformed
+raises = broken_plugins:factory_that_raises
+missing = no_such_module:plugins
+"""
+
+SUITE = """[suite]
+name = "isolation"
+description = "one small case for the isolation tests"
+
+[[cases]]
+family = "smoke_small"
+dtypes = ["float32"]
+ops = ["softmax"]
+"""
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    site = tmp_path / "site"
+    dist = site / "broken_plugins-0.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugins\nVersion: 0.0\n")
+    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
+    source = Path(__file__).with_name("broken_plugins.py").read_text()
+    (site / "broken_plugins.py").write_text(source)
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("PYTHONPATH", f"{site}:{root}")
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
+def test_broken_plugins_are_recorded_and_the_run_completes(plugin_site: Path,
+                                                           tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE)
+    out = tmp_path / "run"
+    opts = runner.RunOptions(suite=str(suite), include=("broken.*",), timeout=5.0, out=out)
+    path, counts, plan = runner.run_suite(opts)
+    df = results.load(path)
+    by_impl = {name: group for name, group in df.groupby("implementation")}
+    forward = lambda name: by_impl[name][by_impl[name]["pass"] == "forward"]  # noqa: E731
+    assert set(forward("broken.good")["status"]) == {"ok"}
+    assert set(forward("broken.good")["verdict"]) == {"pass"}
+    assert set(forward("broken.crash")["status"]) == {"crash"}
+    assert "SIGABRT" in forward("broken.crash")["message"].iloc[0]
+    assert set(forward("broken.hang")["status"]) == {"timeout"}
+    assert set(forward("broken.raise")["status"]) == {"error"}
+    assert "RuntimeError: kaboom from a plugin" in forward("broken.raise")["message"].iloc[0]
+    assert set(forward("broken.wrong_shape")["verdict"]) == {"wrong_shape"}
+    # no autodiff for numpy plugins: the backward pass is recorded as unsupported, not missing
+    backward = df[df["pass"] == "backward"]
+    assert set(backward["status"]) == {"unsupported"}
+    errors = " | ".join(plan.plugin_errors)
+    assert "broken.bad_op" in errors and "softmaxx" in errors
+    assert "plugin malformed: returned str" in errors
+    assert "plugin raises: raised ImportError" in errors
+    assert "plugin missing: cannot load" in errors
+    run_json = json.loads((path / "run.json").read_text())
+    assert run_json["plugin_errors"] == plan.plugin_errors
+
+
+def test_resume_finishes_without_redoing(plugin_site: Path, tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE)
+    out = tmp_path / "run"
+    opts = runner.RunOptions(suite=str(suite), include=("broken.good",), out=out)
+    runner.run_suite(opts)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    # simulate an interrupted run: drop the last record and leave half a line
+    (out / "results.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])
+    resumed = runner.RunOptions(suite=str(suite), include=("broken.good",), out=out, resume=True)
+    runner.run_suite(resumed)
+    again = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    keys = [(r["implementation"], r["pass"], r["case"], r["dtype"]) for r in again]
+    assert len(keys) == len(set(keys)) == len(lines)
+
+
+def test_the_parent_never_imports_a_framework(plugin_site: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    code = ("import sys; from harness import runner; "
+            "runner.make_plan(runner.RunOptions(suite='quick'));"
+            "bad = [m for m in ('torch', 'tensorflow', 'jax') if m in sys.modules];"
+            "print(bad); assert not bad")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
