@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness import cases as cases_mod
-from harness import environment, results, scoring, suites
+from harness import results, scoring, suites
 from harness.errors import ConfigError
 from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD, OPS
@@ -126,7 +126,7 @@ class Runner:
             arrays = dict(case.inputs)
             if case.cotangent is not None:
                 arrays["cotangent"] = case.cotangent
-            np.savez(path, **arrays)
+            arrays_io.save(path, arrays)
             self._inputs[key] = str(path)
         return self._inputs[key]
 
@@ -136,14 +136,14 @@ class Runner:
         self.counts[record["status"]] += 1
 
     def _finish_ok(self, task: Task, out_path: str) -> dict[str, Any]:
-        with np.load(out_path, allow_pickle=False) as data:
-            actual = data["out"]
+        actual = arrays_io.load(out_path)["out"]
         Path(out_path).unlink(missing_ok=True)
         reference = self.references.get(task.case, task.pass_)
         return scoring.score_outcome(
             op=task.case.op, pass_=task.pass_, dtype=task.case.dtype, actual=actual,
-            reference=reference, inputs=task.case.inputs, case_status=task.case.status,
-            family=task.case.family, raised=None)
+            reference=reference, inputs=task.case.inputs,
+            case_status=task.case.status_for(task.pass_), family=task.case.family, raised=None,
+            cotangent=task.case.cotangent)
 
     def _outcome(self, task: Task, reply: Reply) -> dict[str, Any]:
         if reply.status == "ok":
@@ -153,7 +153,8 @@ class Runner:
             judged = scoring.score_outcome(
                 op=task.case.op, pass_=task.pass_, dtype=task.case.dtype, actual=None,
                 reference=self.references.get(task.case, task.pass_), inputs=task.case.inputs,
-                case_status=task.case.status, family=task.case.family, raised=reply.message)
+                case_status=task.case.status_for(task.pass_), family=task.case.family,
+                raised=reply.message, cotangent=task.case.cotangent)
             return {"status": "error", "message": reply.message, **judged}
         return {"status": reply.status, "message": reply.message, "verdict": reply.status}
 

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from harness import registry
+from harness import arrays_io, registry
 from harness.ops import BACKWARD, OPS
 
 
@@ -52,11 +52,6 @@ def all_implementations() -> tuple[list[registry.Implementation], list[str]]:
     return impls, errors + list(plugins.errors)
 
 
-def _load_inputs(path: str) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
@@ -65,7 +60,7 @@ def _one_line(exc: BaseException) -> str:
 def run_task(adapter: Any, impl: registry.Implementation, task: dict[str, Any]) -> dict[str, Any]:
     """Run one (implementation, pass, case) and write its output array."""
     spec = OPS[impl.op]
-    arrays = _load_inputs(task["inputs_path"])
+    arrays = arrays_io.load(task["inputs_path"])
     device, dtype = task["device"], task["dtype"]
     inputs = []
     for name in spec.inputs:
@@ -83,7 +78,7 @@ def run_task(adapter: Any, impl: registry.Implementation, task: dict[str, Any]) 
     else:
         out = adapter.to_numpy(adapter.forward(impl, inputs, options))
     out = np.asarray(out)
-    np.savez(task["out_path"], out=out)
+    arrays_io.save(task["out_path"], {"out": out})
     return {"status": "ok", "shape": list(out.shape), "out_dtype": str(out.dtype)}
 
 

@@ -134,7 +134,7 @@ class _View(ReferenceResult):
                                                 base.undecided))
 
         def narrow(fmt: formats.Format) -> np.ndarray:
-            return np.ascontiguousarray(transform(base.rounded(fmt.dtype)))
+            return np.array(transform(base.rounded(fmt.dtype)), copy=True, order="C")
 
         super().__init__(base.op, shape, full, narrow)
 
@@ -144,7 +144,7 @@ def _moved(res: ReferenceResult, axis: int, ndim: int) -> ReferenceResult:
         return res
     shape = list(res.shape)
     shape.insert(axis, shape.pop(-1))
-    return _View(res, lambda a: np.ascontiguousarray(np.moveaxis(a, -1, axis)), tuple(shape))
+    return _View(res, lambda a: np.array(np.moveaxis(a, -1, axis), order="C"), tuple(shape))
 
 
 def _reshaped(res: ReferenceResult, shape: tuple[int, ...]) -> ReferenceResult:

@@ -1,41 +1,31 @@
-"""Deterministic inputs for the case families of cases.md §2-§7 that apply to a CPU reference.
+"""The case families of cases.md §2-§7, as calls of the ``references`` API, for its tests.
 
-Each family is a function ``family(dtype) -> list[Case]``.  A case holds, per API function of
-``references`` it exercises, the call to make (``Call``): the same call goes to the oracle and
-to the engine.  Conventions (cases.md §0):
+The inputs come from :mod:`harness.cases`, the one generator of case inputs (its conventions:
+values rounded once to the dtype, seeds from SHA-256 of the case id, special rows mixed with
+N(0, 1) rows). Here each family is a function ``family(dtype) -> list[Case]`` at the sizes the
+oracle can afford (C <= 64 mostly, a few rows of up to 1024), and a case holds, per API
+function of ``references`` it exercises, the call to make (``Call``): the same call goes to the
+oracle and to the engine. A case whose parameters overflow the dtype is unsupported there and
+simply not produced.
 
-* values are built in float64 and rounded once, to nearest-even, into the dtype (through an
-  MPFR context, so bfloat16 is not double-rounded via float32); the rounded array is the input;
-* a case whose parameters overflow the dtype is *unsupported* there and simply not produced;
-* randomness comes from ``numpy.random.default_rng`` seeded with the first 8 bytes of the
-  SHA-256 of the case id, so a case is the same on every machine and in every dtype;
-* logits have shape (N, C) with special rows mixed with N(0, 1) rows, sparse labels are int64,
-  dense labels and cotangents are in the logits dtype.
-
-Sizes are scaled down from cases.md where the oracle would be too slow (C <= 64 mostly, a few
-rows of up to 1024); ``gpu_width_sweep``, ``huge_tensor``, ``eager_vs_compiled`` and
-``non_contiguous`` are framework concerns and are not here.
+``gpu_width_sweep``, ``huge_tensor``, ``eager_vs_compiled`` and ``non_contiguous`` are framework
+concerns and are not here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import ml_dtypes
 import numpy as np
 
+from harness import cases as C
+from harness.ops import BACKWARD, FORWARD, OPS
 from tests.references import oracle
 
-DTYPES: dict[str, np.dtype] = {
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-}
+DTYPES: dict[str, np.dtype] = dict(C.DTYPES)
 
 API_FUNCTIONS = oracle.API_FUNCTIONS
 LOSS_FUNCTIONS = (
@@ -46,9 +36,27 @@ LOSS_FUNCTIONS = (
     "sparse_softmax_cross_entropy_grad",
     "cross_entropy_grad",
 )
-NEG_INF = -math.inf
-NAN = math.nan
-INF = math.inf
+NEG_INF = C.NEG_INF
+NAN = C.NAN
+INF = C.INF
+
+# Shared helpers, under the names these tests have always used.
+Format = C.Thresholds
+fmt = C.thresholds
+Unrepresentable = C.Unrepresentable
+round_to = C.round_to
+next_toward = C.next_toward
+case_rng = C.case_rng
+case_id = C.case_id
+
+# API function name <-> harness (op, pass).
+FUNCTION_OF: dict[C.Call, str] = {
+    (op, p): (spec.forward if p == FORWARD else spec.backward).__name__
+    for op, spec in OPS.items()
+    for p in (FORWARD, BACKWARD)
+}
+CALL_OF: dict[str, C.Call] = {name: call for call, name in FUNCTION_OF.items()}
+assert set(CALL_OF) == set(API_FUNCTIONS)
 
 
 @dataclass(frozen=True)
@@ -79,99 +87,33 @@ class KnownValue(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# Formats and helpers
+# harness.cases -> Call objects
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Format:
-    """The per-dtype thresholds of cases.md §0."""
-
-    name: str
-    p: int
-    max: float
-    min_normal: float
-    min_sub: float
-
-    @property
-    def l_max(self) -> float:
-        return math.log(self.max)
-
-    @property
-    def l_sub(self) -> float:
-        return math.log(self.min_sub)
-
-    @property
-    def ln_min_normal(self) -> float:
-        return math.log(self.min_normal)
-
-    @property
-    def zero_cut(self) -> float:
-        return math.log(self.min_sub / 2)
-
-    @property
-    def g_1(self) -> float:
-        return self.p * math.log(2)
-
-    @property
-    def g_vjp(self) -> float:
-        return (self.p + 1) * math.log(2)
+def _args(fc: C.FamilyCase, op: str, pass_: str) -> tuple[Any, ...]:
+    """The API call's positional arguments, as harness.ops.OpSpec.reference passes them."""
+    spec = OPS[op]
+    named = {"x": fc.x, "labels": fc.labels, "targets": fc.targets}
+    args = tuple(named[name] for name in spec.inputs)
+    if pass_ == BACKWARD and spec.random_cotangent:
+        return (fc.x, fc.cotangent)
+    return args
 
 
-def fmt(dtype: Any) -> Format:
-    """Format constants of a dtype."""
-    dt = np.dtype(dtype)
-    fi = ml_dtypes.finfo(dt)
-    return Format(
-        dt.name, int(fi.nmant) + 1, float(fi.max), float(fi.smallest_normal),
-        float(fi.smallest_subnormal),
-    )
-
-
-class Unrepresentable(ValueError):
-    """A finite parameter overflows the dtype: the (case, dtype) is unsupported."""
-
-
-def round_to(values: Any, dtype: Any) -> np.ndarray:
-    """Round float64 values once, to nearest-even, into ``dtype``."""
-    v = np.asarray(values, dtype=np.float64)
-    out = oracle.to_format_rn(oracle.exact(v), dtype)
-    if np.any(np.isinf(out.astype(np.float64)) & np.isfinite(v)):
-        raise Unrepresentable(f"value overflows {np.dtype(dtype).name}")
+def to_cases(*groups: Iterable[C.FamilyCase]) -> list[Case]:
+    """Reference-test cases from harness family cases; unsupported ones are left out."""
+    out: list[Case] = []
+    for group in groups:
+        for fc in group:
+            if fc.unsupported:
+                continue
+            calls = {
+                FUNCTION_OF[call]: Call(_args(fc, *call), dict(spec.options), spec.expect_error)
+                for call, spec in fc.calls.items()
+            }
+            out.append(Case(fc.case_id, fc.family, calls))
     return out
-
-
-def next_toward(value: float, dtype: Any, direction: int) -> float:
-    """The neighbour of the dtype value nearest to ``value``, one ulp up or down."""
-    dt = np.dtype(dtype)
-    v = round_to([value], dt)
-    uint = {2: np.uint16, 4: np.uint32, 8: np.uint64}[dt.itemsize]
-    bits = int(v.view(uint)[0])
-    step = direction if float(v[0].astype(np.float64)) >= 0 else -direction
-    return float(np.array([bits + step], dtype=uint).view(dt)[0].astype(np.float64))
-
-
-def case_rng(case_id: str, salt: str = "") -> np.random.Generator:
-    """The generator of a case: seeded from SHA-256 of its id (never Python's ``hash``)."""
-    digest = hashlib.sha256((case_id + salt).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-
-
-def case_id(family: str, params: Mapping[str, Any]) -> str:
-    """``family[key=value,...]``."""
-
-    def show(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:g}"
-        if isinstance(v, (list, tuple)):
-            return ",".join(show(x) for x in v)
-        return str(v)
-
-    return f"{family}[{','.join(f'{k}={show(v)}' for k, v in params.items())}]"
-
-
-def _dirichlet(rng: np.random.Generator, n: int) -> list[float]:
-    return rng.dirichlet(np.ones(n)).tolist() if n else []
 
 
 def make_case(
@@ -180,558 +122,174 @@ def make_case(
     dtype: Any,
     rows: Sequence[Sequence[float]],
     *,
-    n_classes: int | None = None,
-    mix: int = 2,
-    sparse: Sequence[int | None] | None = None,
-    dense: Sequence[Sequence[float] | None] | None = None,
-    g: Sequence[Sequence[float] | None] | None = None,
     ops: Iterable[str] = API_FUNCTIONS,
     errors: Iterable[str] = (),
     ce_kwargs: Mapping[str, Any] | None = None,
     ce_grad_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
 ) -> list[Case]:
-    """One case: special ``rows`` with ``mix`` N(0, 1) rows around them (one before).
-
-    ``sparse``/``dense``/``g`` give the labels and cotangents of the special rows (``None``
-    entries, or the whole argument omitted, mean random); the mixed rows get random ones.
-    Returns ``[]`` when a value overflows the dtype (unsupported).
-    """
-    cid = case_id(family, params)
-    rng = case_rng(cid)
-    c = n_classes if n_classes is not None else (len(rows[0]) if rows else 0)
-    n_special = len(rows)
-    before = 1 if mix else 0
-    order: list[int | None] = [None] * before + list(range(n_special)) + [None] * (mix - before)
-    x, lab, y, cot = [], [], [], []
-    for idx in order:
-        normal = rng.standard_normal(c).tolist()
-        rand_label = int(rng.integers(0, c)) if c else 0
-        rand_dense = _dirichlet(rng, c)
-        rand_g = rng.standard_normal(c).tolist()
-        if idx is None:
-            x.append(normal)
-            lab.append(rand_label)
-            y.append(rand_dense)
-            cot.append(rand_g)
-            continue
-        x.append(list(rows[idx]))
-        s = sparse[idx] if sparse is not None else None
-        lab.append(rand_label if s is None else s)
-        dv = dense[idx] if dense is not None else None
-        y.append(rand_dense if dv is None else list(dv))
-        gv = g[idx] if g is not None else None
-        cot.append(rand_g if gv is None else list(gv))
-    shape = (len(order), c)
-    try:
-        xa = round_to(np.array(x, dtype=np.float64).reshape(shape), dtype)
-        ya = round_to(np.array(y, dtype=np.float64).reshape(shape), dtype)
-        ga = round_to(np.array(cot, dtype=np.float64).reshape(shape), dtype)
-    except Unrepresentable:
-        return []
-    la = np.array(lab, dtype=np.int64)
-    errs = set(errors)
-    ce_kw = dict(ce_kwargs) if ce_kwargs is not None else {"reduction": "none"}
-    ceg_kw = dict(ce_grad_kwargs) if ce_grad_kwargs is not None else {}
-    table: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {
-        "softmax": ((xa,), {}),
-        "log_softmax": ((xa,), {}),
-        "logsumexp": ((xa,), {}),
-        "softmax_cross_entropy": ((xa, ya), {}),
-        "sparse_softmax_cross_entropy": ((xa, la), {}),
-        "cross_entropy": ((xa, la), ce_kw),
-        "softmax_vjp": ((xa, ga), {}),
-        "log_softmax_vjp": ((xa, ga), {}),
-        "logsumexp_grad": ((xa,), {}),
-        "softmax_cross_entropy_grad": ((xa, ya), {}),
-        "sparse_softmax_cross_entropy_grad": ((xa, la), {}),
-        "cross_entropy_grad": ((xa, la), ceg_kw),
-    }
-    calls = {op: Call(table[op][0], table[op][1], op in errs) for op in ops}
-    return [Case(cid, family, calls)]
-
-
-def _torch_case(
-    family: str,
-    params: Mapping[str, Any],
-    dtype: Any,
-    x: np.ndarray,
-    target: np.ndarray,
-    options: Mapping[str, Any],
-    *,
-    error: bool = False,
-) -> Case:
-    """A case exercising only ``cross_entropy`` (and its gradient unless reduction='none')."""
-    calls = {"cross_entropy": Call((x, target), dict(options), error)}
-    if options.get("reduction", "mean") != "none":
-        calls["cross_entropy_grad"] = Call((x, target), dict(options), error)
-    return Case(case_id(family, params), family, calls)
+    """One case (harness.cases.make_case) as API calls; ``[]`` when the dtype cannot hold it."""
+    fc = C.make_case(
+        family, params, dtype, rows, calls=[CALL_OF[o] for o in ops],
+        errors=[CALL_OF[o] for o in errors], ce_options=ce_kwargs, ce_grad_options=ce_grad_kwargs,
+        **kwargs,
+    )
+    return to_cases([fc])
 
 
 # --------------------------------------------------------------------------------------------
-# §2 Scale and shift
+# The families at the oracle's sizes
 # --------------------------------------------------------------------------------------------
 
 
 def smoke_small(dtype: Any) -> list[Case]:
     """The TF kernel-test inputs."""
-    return make_case(
-        "smoke_small", {"tf": "kernel_test"}, dtype, [[1, 1, 1, 1], [1, 2, 3, 4]], mix=0,
-        sparse=[3, 0], dense=[[0, 0, 0, 1], [0, 0.5, 0.5, 0]],
-    )
+    return to_cases(C.smoke_small(dtype))
 
 
 def uniform_row(dtype: Any) -> list[Case]:
     """``x = c * 1``; large C only for c in {0, 1e4} (scaled down from 2**20)."""
-    out: list[Case] = []
-    offsets = [0.0, 1.0, -5.0, 1e4] + ([1000.0] if np.dtype(dtype) == np.float16 else [])
-    for c in (1, 2, 3, 7, 64):
-        for off in offsets:
-            out += make_case("uniform_row", {"C": c, "c": off}, dtype, [[off] * c])
-    for c in (512, 1000):
-        for off in (0.0, 1e4):
-            mix = 1 if (c, off) == (512, 0.0) else 0
-            out += make_case("uniform_row", {"C": c, "c": off}, dtype, [[off] * c], mix=mix)
-    return out
+    return to_cases(
+        C.uniform_row(dtype, C=(1, 2, 3, 7, 64)),
+        C.uniform_row(dtype, C=(512,), c=(0.0,), mix=1),
+        C.uniform_row(dtype, C=(512,), c=(1e4,)),
+        C.uniform_row(dtype, C=(1000,), c=(0.0, 1e4)),
+    )
 
 
 def large_offset(dtype: Any) -> list[Case]:
     """``c + r`` rows and ``[c, c]`` for offsets the dtype can hold."""
-    out: list[Case] = []
-    f = fmt(dtype)
-    for c in (1e4, 1e8, 1e20, 0.9 * f.max):
-        if c > f.max:
-            continue  # unrepresentable in dtype
-        label = "0.9max" if c == 0.9 * f.max else c
-        cid = case_id("large_offset", {"c": label, "C": 3})
-        r = case_rng(cid, "/offset").standard_normal(3)
-        out += make_case(
-            "large_offset", {"c": label, "C": 3}, dtype,
-            [[c, c - 1, c - 2.5], (c + r).tolist()],
-        )
-        out += make_case("large_offset", {"c": label, "C": 2}, dtype, [[c, c], [-c, -c]])
-    return out
+    return to_cases(C.large_offset(dtype))
 
 
 def random_normal(dtype: Any) -> list[Case]:
     """N(0, sigma**2) logits; the C = 1000 anchor row of numerics §9."""
-    out: list[Case] = []
-    for sigma in (0.1, 1.0, 3.0, 10.0, 30.0, 100.0):
-        for c in (10, 64) if sigma in (1.0, 10.0, 30.0) else (10,):
-            cid = case_id("random_normal", {"sigma": sigma, "C": c})
-            rows = (sigma * case_rng(cid, "/rows").standard_normal((4, c))).tolist()
-            out += make_case("random_normal", {"sigma": sigma, "C": c}, dtype, rows, mix=0)
-    anchor = np.random.default_rng(1).normal(0, 10, 1000)
-    out += make_case(
-        "random_normal", {"sigma": 10.0, "C": 1000, "row": "default_rng(1)"}, dtype,
-        [anchor.tolist()], mix=0,
-    )
-    return out
+    groups = [
+        C.random_normal(dtype, sigma=(sigma,), C=(10, 64) if sigma in (1.0, 10.0, 30.0) else (10,),
+                        anchor=False)
+        for sigma in (0.1, 1.0, 3.0, 10.0, 30.0, 100.0)
+    ]
+    return to_cases(*groups, C.random_normal(dtype, sigma=(), anchor=True))
 
 
 def catastrophic_condition(dtype: Any) -> list[Case]:
     """``l_j`` close to 0: ``[0, -30]``, ``[c, c - 1e-3]`` (or the neighbour below c)."""
-    out = make_case("catastrophic_condition", {"row": [0, -30]}, dtype, [[0.0, -30.0]])
-    f = fmt(dtype)
-    c = 1e6 if f.max > 1e6 else 1000.0
-    cr = float(round_to([c], dtype)[0].astype(np.float64))
-    second = float(round_to([cr - 1e-3], dtype)[0].astype(np.float64))
-    if second == cr:
-        second = next_toward(cr, dtype, -1)
-    out += make_case(
-        "catastrophic_condition", {"c": c, "second": "c-1e-3 or below"}, dtype,
-        [[cr, second], [second, cr]],
-    )
-    out += make_case(
-        "catastrophic_condition", {"row": "near_lse", "C": 4}, dtype,
-        [[1.0, -30.0, -31.0, -32.0], [10.0, -25.0, -25.0, -25.0]],
-    )
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# §3 Tails and range limits
-# --------------------------------------------------------------------------------------------
+    return to_cases(C.catastrophic_condition(dtype))
 
 
 def dominant_logit(dtype: Any) -> list[Case]:
     """``[0, -g]``, ``[g, 0]`` and ``[0, -g, ..., -g]`` rows: lost ``log1p`` tails."""
-    f = fmt(dtype)
-    out: list[Case] = []
-    gaps = [15.0, 16.6, 17.0, 20.0, 36.0, 37.43, 40.0, 100.0, round(f.g_1, 4), round(-f.l_sub, 4)]
-    for gap in gaps:
-        out += make_case(
-            "dominant_logit", {"gap": gap, "C": 2}, dtype, [[0.0, -gap], [gap, 0.0]],
-            sparse=[0, 0], dense=[[1, 0], [1, 0]],
-        )
-        out += make_case(
-            "dominant_logit", {"gap": gap, "C": 8}, dtype, [[0.0] + [-gap] * 7],
-            sparse=[0], dense=[[1] + [0] * 7],
-        )
-    for gap in (20.0, round(f.g_1, 4)):
-        out += make_case(
-            "dominant_logit", {"gap": gap, "C": 1000}, dtype, [[0.0] + [-gap] * 999], mix=0,
-            sparse=[0],
-        )
-    return out
+    return to_cases(C.dominant_logit(dtype), C.dominant_logit(dtype, gap=(20.0, "g_1"), C=(1000,)))
 
 
 def vjp_dominant_gap(dtype: Any) -> list[Case]:
     """``[37.42994775023705, 0]`` with cotangent ``[1, 0]``; gap ``g_vjp`` per dtype."""
-    out: list[Case] = []
-    for label, a in (("37.42994775023705", 37.42994775023705), ("g_vjp", fmt(dtype).g_vjp)):
-        out += make_case(
-            "vjp_dominant_gap", {"gap": label}, dtype, [[a, 0.0], [a, 0.0], [0.0, a]],
-            sparse=[0, 0, 1], dense=[[1, 0], [1, 0], [0, 1]],
-            g=[[1, 0], [1, 1], [0, 1]],
-        )
-    return out
+    return to_cases(C.vjp_dominant_gap(dtype))
 
 
 def two_class_scan(dtype: Any) -> list[Case]:
     """C = 2 rows ``[0, -g]`` over a sample of gaps (the exhaustive scan, scaled down)."""
-    f = fmt(dtype)
-    cid = case_id("two_class_scan", {"C": 2, "gaps": 48})
-    top = 1.1 * -f.l_sub
-    gaps = np.concatenate(
-        [np.geomspace(2.0**-12, top, 24), case_rng(cid, "/gaps").uniform(0, top, 24)]
-    )
-    rows = [[0.0, -gap] if i % 2 == 0 else [gap, 0.0] for i, gap in enumerate(gaps.tolist())]
-    return make_case("two_class_scan", {"C": 2, "gaps": 48}, dtype, rows, mix=1)
+    return to_cases(C.two_class_scan(dtype))
 
 
 def overflow_edge(dtype: Any) -> list[Case]:
     """One entry at ``L_max ± delta`` (0.01 and one ulp) or ``2 L_max``, the others near 0."""
-    f = fmt(dtype)
-    lm = f.l_max
-    big = [lm + 0.01, lm - 0.01, next_toward(lm, dtype, 1), next_toward(lm, dtype, -1), 2 * lm]
-    return make_case(
-        "overflow_edge", {"L_max": round(lm, 4), "C": 4}, dtype, [[b, 0.0, -1.0, 1.0] for b in big]
-    )
+    return to_cases(C.overflow_edge(dtype))
 
 
 def row_near_max(dtype: Any) -> list[Case]:
     """``[max, max, max]`` and TF's ``_testOverflow`` rows."""
-    mx = fmt(dtype).max
-    return make_case("row_near_max", {"row": "max,max,max"}, dtype, [[mx, mx, mx]]) + make_case(
-        "row_near_max", {"tf": "_testOverflow"}, dtype, [[1, 1, 1, 1], [mx, 1, 2, 3]], mix=1
-    )
-
-
-_UNDERFLOW_GAPS = {
-    "float16": (9.0, 9.7041, 12.0, 16.0, 16.6355, 17.3287, 20.0),
-    "bfloat16": (87.0, 87.3365, 90.0, 92.1886, 92.8817, 95.0),
-    "float32": (87.0, 87.3365, 95.0, 103.2789, 103.9721, 110.0),
-    "float64": (708.0, 708.3964, 730.0, 744.4401, 745.1332, 760.0),
-}
+    return to_cases(C.row_near_max(dtype))
 
 
 def underflow_tail(dtype: Any) -> list[Case]:
     """Gaps spanning the subnormal band and ``zero_cut``; CE targets in the tail."""
-    gaps = _UNDERFLOW_GAPS[np.dtype(dtype).name]
-    n = len(gaps)
-    out = make_case(
-        "underflow_tail", {"C": 2}, dtype, [[0.0, -g] for g in gaps],
-        sparse=[i % 2 for i in range(n)], dense=[[1 - i % 2, i % 2] for i in range(n)],
-    )
-    out += make_case(
-        "underflow_tail", {"C": 4}, dtype, [[0.0, 0.0, -g, -g] for g in gaps],
-        sparse=[2 * (i % 2) for i in range(n)],
-        dense=[[0.5, 0.0, 0.5, 0.0] if i % 2 else [0.0, 1.0, 0.0, 0.0] for i in range(n)],
-    )
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# §4 Infinities, NaN and masks
-# --------------------------------------------------------------------------------------------
+    return to_cases(C.underflow_tail(dtype))
 
 
 def all_neg_inf(dtype: Any) -> list[Case]:
     """Fully masked rows."""
-    out: list[Case] = []
-    for c in (1, 2, 1000):
-        out += make_case("all_neg_inf", {"C": c}, dtype, [[NEG_INF] * c], mix=1 if c > 64 else 2)
-    return out
+    return to_cases(C.all_neg_inf(dtype))
 
 
 def partial_neg_inf(dtype: Any) -> list[Case]:
     """Masks: ``[0, -inf, 1, -inf]``, causal rows, a single finite entry."""
-    out = make_case(
-        "partial_neg_inf", {"row": [0, "-inf", 1, "-inf"]}, dtype, [[0, NEG_INF, 1, NEG_INF]],
-        sparse=[2], dense=[[0.5, 0, 0.5, 0]],
-    )
-    c = 6
-    cid = case_id("partial_neg_inf", {"causal": True, "C": c})
-    rng = case_rng(cid, "/rows")
-    rows, lab, dense = [], [], []
-    for i in range(c):
-        rows.append(rng.standard_normal(i + 1).tolist() + [NEG_INF] * (c - i - 1))
-        lab.append(int(rng.integers(0, i + 1)))
-        dense.append(rng.dirichlet(np.ones(i + 1)).tolist() + [0.0] * (c - i - 1))
-    out += make_case(
-        "partial_neg_inf", {"causal": True, "C": c}, dtype, rows, sparse=lab, dense=dense, mix=1
-    )
-    out += make_case(
-        "partial_neg_inf", {"row": ["-inf", 2.5, "-inf"]}, dtype, [[NEG_INF, 2.5, NEG_INF]],
-        sparse=[1], dense=[[0, 1, 0]],
-    )
-    return out
+    return to_cases(C.partial_neg_inf(dtype))
 
 
 def soft_label_neg_inf_zero_label(dtype: Any) -> list[Case]:
     """Zero soft labels at ``-inf`` logits (``0 * log 0 := 0``)."""
-    return make_case(
-        "soft_label_neg_inf_zero_label", {"C": 3}, dtype, [[0, NEG_INF, 1], [2, NEG_INF, 0]],
-        sparse=[0, 0], dense=[[0.5, 0, 0.5], [1, 0, 0]],
-    ) + make_case(
-        "soft_label_neg_inf_zero_label", {"C": 4, "onehot": True}, dtype,
-        [[2, NEG_INF, 0, NEG_INF]], sparse=[0], dense=[[1, 0, 0, 0]],
-    )
+    return to_cases(C.soft_label_neg_inf_zero_label(dtype))
 
 
 def neg_inf_at_target(dtype: Any) -> list[Case]:
     """Sparse targets and positive soft labels at ``-inf`` logits; labels of both signs there."""
-    out = make_case(
-        "neg_inf_at_target", {"C": 3}, dtype,
-        [[0, NEG_INF, 1], [0, NEG_INF, 1], [NEG_INF, 3, NEG_INF]],
-        sparse=[1, 0, 0], dense=[[0.2, 0.3, 0.5], [0.5, 0.5, 0], [0.5, 0.25, 0.25]],
-    )
-    out += make_case(
-        "neg_inf_at_target", {"C": 3, "labels": "signed"}, dtype,
-        [[0, NEG_INF, 1], [NEG_INF, 0, NEG_INF]],
-        sparse=[0, 1], dense=[[0.5, -0.5, 1], [1, 0, -1]],
-    )
-    return out
+    return to_cases(C.neg_inf_at_target(dtype))
 
 
 def pos_inf(dtype: Any) -> list[Case]:
     """``+inf`` entries, targets on and off them."""
-    return make_case(
-        "pos_inf", {"C": 2}, dtype, [[INF, 0], [INF, NEG_INF], [0, INF]], sparse=[0, 1, 0]
-    ) + make_case("pos_inf", {"C": 3}, dtype, [[0, INF, 1], [INF, INF, 0]], sparse=[1, 2])
+    return to_cases(C.pos_inf(dtype))
 
 
 def nan_in_row(dtype: Any) -> list[Case]:
     """NaN first, middle, last, at the maximum, with ``±inf``, whole row."""
-    rows = [
-        [NAN, 0, 1, 2, 3],
-        [0, 1, NAN, 2, 3],
-        [0, 1, 2, 3, NAN],
-        [0, 1, 2, NAN, 1],
-        [NAN, NEG_INF, 0, NEG_INF, 1],
-        [NAN, INF, 0, 1, 2],
-        [NAN] * 5,
-    ]
-    return make_case("nan_in_row", {"C": 5}, dtype, rows)
+    return to_cases(C.nan_in_row(dtype))
 
 
 def masked_large_values(dtype: Any) -> list[Case]:
     """Finite additive masks: ``-1e9`` and ``finfo.min`` (``-65504`` in float16)."""
-    f = fmt(dtype)
-    masks: list[tuple[str, float]] = [("finfo.min", -f.max)]
-    if f.max > 1e9:
-        masks.append(("-1e9", -1e9))
-    else:
-        masks.append(("-1e4", -1e4))
-    out: list[Case] = []
-    for label, m in masks:
-        cid = case_id("masked_large_values", {"mask": label, "C": 6})
-        r = case_rng(cid, "/rows").standard_normal((2, 6))
-        row0 = r[0].tolist()
-        row0[1] = row0[3] = m
-        other = masks[0][1] if m != masks[0][1] else masks[1][1]
-        row3 = r[1].tolist()
-        row3[0], row3[5] = m, other
-        out += make_case(
-            "masked_large_values", {"mask": label, "C": 6}, dtype,
-            [row0, [0.5, m, m, m, m, m], [m] * 6, row3],
-            sparse=[0, 0, 2, 2], dense=[[0.5, 0, 0.5, 0, 0, 0], [1, 0, 0, 0, 0, 0], None,
-                                        [0, 0.25, 0.25, 0.25, 0.25, 0]],
-        )
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# §5 Shapes
-# --------------------------------------------------------------------------------------------
+    return to_cases(C.masked_large_values(dtype))
 
 
 def single_class(dtype: Any) -> list[Case]:
     """C = 1 (every finite logit): softmax 1, log_softmax +0, gradients 0."""
-    f = fmt(dtype)
-    values = [0.0, -3.0, 1e4, f.max, -f.max, f.min_sub]
-    return make_case(
-        "single_class", {"x": "0,-3,1e4,max,-max,subnormal"}, dtype, [[v] for v in values],
-        sparse=[0] * 6, dense=[[1], [-1], [0.5], [2], [0], [1]],
-    ) + make_case(
-        "single_class", {"tf": "testSingleClass"}, dtype, [[1], [-1], [0], [1]], mix=0,
-        sparse=[0] * 4, dense=[[-1], [0], [1], [1]],
-    )
+    return to_cases(C.single_class(dtype))
 
 
 def empty_axis(dtype: Any) -> list[Case]:
     """C = 0: empty softmax, LSE -inf per row; cross-entropy must raise."""
-    return make_case(
-        "empty_axis", {"shape": "3x0"}, dtype, [[], [], []], n_classes=0, mix=0,
-        sparse=[0, 0, 0], errors=LOSS_FUNCTIONS,
-    )
+    return to_cases(C.empty_axis(dtype))
 
 
 def empty_batch(dtype: Any) -> list[Case]:
     """N = 0: shape (0, C); CE 'sum' 0 and 'mean' NaN."""
-    out: list[Case] = []
-    for reduction in ("none", "sum", "mean"):
-        ops = API_FUNCTIONS if reduction == "none" else ("cross_entropy", "cross_entropy_grad")
-        if reduction == "none":
-            ops = tuple(op for op in ops if op != "cross_entropy_grad")
-        out += make_case(
-            "empty_batch", {"shape": "0x4", "reduction": reduction}, dtype, [], n_classes=4,
-            mix=0, ops=ops, ce_kwargs={"reduction": reduction},
-            ce_grad_kwargs={"reduction": reduction},
-        )
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# §6 Labels and loss options
-# --------------------------------------------------------------------------------------------
+    return to_cases(C.empty_batch(dtype))
 
 
 def labels_out_of_range(dtype: Any) -> list[Case]:
     """Invalid sparse labels: the call must raise (or give NaN rows for the bad labels)."""
-    ops = ("sparse_softmax_cross_entropy", "sparse_softmax_cross_entropy_grad", "cross_entropy")
-    out = make_case(
-        "labels_out_of_range", {"tf": "labels=4,3,0,-1"}, dtype,
-        [[1, 1, 1, 1], [1, 1, 1, 1], [1, 2, 3, 4], [1, 2, 3, 4]], mix=0,
-        sparse=[4, 3, 0, -1], ops=ops, errors=ops,
-    )
-    for bad in (4, -1, 2**31, 2**62):
-        out += make_case(
-            "labels_out_of_range", {"label": bad, "C": 4}, dtype, [[0.5, -1, 2, 0]],
-            sparse=[bad], ops=ops, errors=ops,
-        )
-    return out
-
-
-def _weights(family: str, dtype: Any, c: int, zeros: bool) -> np.ndarray:
-    w = case_rng(family, "/weights").uniform(0.5, 2.0, c)
-    if zeros:
-        w[1] = w[4 % c] = 0.0
-    return round_to(w, dtype)
+    return to_cases(C.labels_out_of_range(dtype))
 
 
 def all_ignored(dtype: Any) -> list[Case]:
     """Every target equal to ``ignore_index``; partly ignored batches."""
-    family = "all_ignored"
-    c, n = 5, 4
-    x = round_to(case_rng(family, "/x").standard_normal((n, c)), dtype)
-    w = _weights(family, dtype, c, zeros=False)
-    out: list[Case] = []
-    for ii in (-100, 1):
-        for weighted in (False, True):
-            opts: dict[str, Any] = {"ignore_index": ii} if ii != -100 else {}
-            if weighted:
-                opts["weight"] = w
-            for reduction in ("mean", "sum", "none"):
-                params = {"ignore_index": ii, "weight": weighted, "reduction": reduction}
-                out.append(_torch_case(
-                    family, {**params, "ignored": "all"}, dtype, x,
-                    np.full(n, ii, dtype=np.int64), {**opts, "reduction": reduction},
-                ))
-                partly = np.array([ii, 2, ii, 0 if ii != 0 else 3], dtype=np.int64)
-                out.append(_torch_case(
-                    family, {**params, "ignored": "partly"}, dtype, x, partly,
-                    {**opts, "reduction": reduction},
-                ))
-    return out
+    return to_cases(C.all_ignored(dtype))
 
 
 def label_smoothing_weight_ignore(dtype: Any) -> list[Case]:
     """PyTorch's option formula: smoothing x weights (with zeros) x ignored rows x reduction."""
-    family = "label_smoothing_weight_ignore"
-    n, c = 6, 5
-    x = round_to(case_rng(family, "/x").standard_normal((n, c)), dtype)
-    index = np.array([0, 3, -100, 4, 2, -100], dtype=np.int64)
-    probs = round_to(case_rng(family, "/probs").dirichlet(np.ones(c), n), dtype)
-    w = _weights(family, dtype, c, zeros=True)
-    out: list[Case] = []
-    for eps in (0.0, 0.1, 0.5, 1.0):
-        for weighted in (False, True):
-            for reduction in ("none", "mean", "sum"):
-                for kind, target in (("index", index), ("prob", probs)):
-                    opts: dict[str, Any] = {"label_smoothing": eps, "reduction": reduction}
-                    if weighted:
-                        opts["weight"] = w
-                    params = {"eps": eps, "weight": weighted, "reduction": reduction,
-                              "target": kind}
-                    out.append(_torch_case(family, params, dtype, x, target, opts))
-    out.append(_torch_case(
-        family, {"eps": 1.5, "error": "eps>1"}, dtype, x, index,
-        {"label_smoothing": 1.5}, error=True,
-    ))
-    out.append(_torch_case(
-        family, {"target": "prob", "ignore_index": 0, "error": "ignore_index>=0"}, dtype, x,
-        probs, {"ignore_index": 0}, error=True,
-    ))
-    return out
+    return to_cases(C.label_smoothing_weight_ignore(dtype))
 
 
 def soft_labels_off_simplex(dtype: Any) -> list[Case]:
     """Dense labels with zero rows, negative entries, sums of 2 and 0.5."""
-    labels: list[Sequence[float] | None] = [
-        [0, 0, 0, 0],
-        [-0.5, 1, 0.5, 0],
-        [1, 1, 0, 0],
-        [0.25, 0.25, 0, 0],
-        [-1, 0, 0, 0],
-        [0.5, -0.25, 0.25, 0.5],
-    ]
-    cid = case_id("soft_labels_off_simplex", {"C": 4})
-    rows = case_rng(cid, "/rows").standard_normal((len(labels), 4)).tolist()
-    return make_case(
-        "soft_labels_off_simplex", {"C": 4}, dtype, rows, dense=labels, mix=0
-    ) + make_case(
-        "soft_labels_off_simplex", {"tf": "testSingleClass"}, dtype, [[1], [-1], [0], [1]],
-        mix=0, dense=[[-1], [0], [1], [1]],
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# §7 Low precision (scaled down)
-# --------------------------------------------------------------------------------------------
+    return to_cases(C.soft_labels_off_simplex(dtype))
 
 
 def long_row_low_precision(dtype: Any) -> list[Case]:
     """Two rows of C = 1000 (scaled down from 32k-256k) and a mean-reduced CE."""
-    cid = case_id("long_row_low_precision", {"C": 1000})
-    rows = case_rng(cid, "/rows").standard_normal((2, 1000)) * np.array([[1.0], [3.0]])
-    return make_case(
-        "long_row_low_precision", {"C": 1000}, dtype, rows.tolist(), mix=0,
-        ce_kwargs={"reduction": "mean"},
-    )
+    return to_cases(C.long_row_low_precision(dtype))
 
 
 def tied_max_low_precision(dtype: Any) -> list[Case]:
     """Ties at the maximum and zero rows (gradients of log_softmax and CE)."""
-    out: list[Case] = []
-    for c in (2, 64, 1000):
-        out += make_case(
-            "tied_max_low_precision", {"row": "zeros", "C": c}, dtype, [[0.0] * c],
-            mix=0 if c > 64 else 2,
-        )
-    out += make_case("tied_max_low_precision", {"row": [1, 1, 0]}, dtype, [[1, 1, 0]])
-    out += make_case("tied_max_low_precision", {"row": [2, 2, 2, -1]}, dtype, [[2, 2, 2, -1]])
-    return out
+    return to_cases(C.tied_max_low_precision(dtype))
 
 
 def large_array_grad_fp16(dtype: Any) -> list[Case]:
     """Gradient of ``log_softmax(x).sum()`` over one row of 1024 (scaled down from 2**16)."""
-    cid = case_id("large_array_grad_fp16", {"C": 1024})
-    row = case_rng(cid, "/row").standard_normal(1024).tolist()
-    return make_case(
-        "large_array_grad_fp16", {"C": 1024}, dtype, [row], mix=0, g=[[1.0] * 1024],
-        ops=("log_softmax_vjp", "logsumexp_grad", "sparse_softmax_cross_entropy_grad"),
-    )
+    return to_cases(C.large_array_grad_fp16(dtype))
 
 
 FAMILIES: dict[str, Callable[[Any], list[Case]]] = {

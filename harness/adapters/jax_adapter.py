@@ -1,0 +1,180 @@
+"""JAX (and Optax): gradients through jax.vjp; `@jit` implementations jit the whole VJP.
+
+`jax_enable_x64` is switched on right after import, before any array exists: without it JAX
+silently computes float64 cases in float32 (frameworks.md §5.1). The flag is recorded in
+`settings()`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from harness.adapters.base import (
+    Adapter,
+    NotDifferentiable,
+    dtype_name,
+    exact_cast,
+    extra_hint,
+    option_key,
+)
+from harness.impls import CompiledFn, mode_of
+from harness.registry import Implementation
+
+# XLA:CPU has one thread-count switch: multi-threaded Eigen on or off (frameworks differ here).
+_SINGLE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+class JaxAdapter(Adapter):
+    framework = "jax"
+    module = "jax"
+    install_hint = extra_hint("jax")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._x64_error: str | None = None
+        self._vjp_cache: dict[tuple[Any, ...], Any] = {}
+
+    def _after_import(self, module: ModuleType) -> None:
+        try:
+            module.config.update("jax_enable_x64", True)
+        except Exception as exc:  # e.g. a JAX where the flag was removed or is locked
+            self._x64_error = f"{type(exc).__name__}: {exc}"
+
+    def _x64(self) -> bool:
+        return bool(self.load().config.jax_enable_x64)
+
+    def _gpu_devices(self) -> list[str]:
+        jax = self.load()
+        try:
+            return ["cuda"] if jax.devices("gpu") else []
+        except RuntimeError:  # "Unknown backend: 'gpu' requested ..."
+            return []
+
+    def _device(self, device: str) -> Any:
+        jax = self.load()
+        return jax.devices({"cpu": "cpu", "cuda": "gpu"}[device])[0]
+
+    def dtype_supported(self, dtype: str, device: str) -> str | None:
+        reason = super().dtype_supported(dtype, device)
+        if reason is None and dtype == "float64" and not self._x64():
+            return "float64 needs jax_enable_x64, which could not be enabled" + \
+                (f": {self._x64_error}" if self._x64_error else "")
+        return reason
+
+    def to_framework(self, array: np.ndarray, dtype: str, device: str) -> Any:
+        jax = self.load()
+        arr = exact_cast(array, dtype)
+        if arr.dtype.kind in "iu" and arr.dtype not in (np.int32, np.int64):
+            arr = arr.astype(np.int64)
+        out = jax.device_put(arr, self._device(device))
+        if out.dtype != arr.dtype:  # x64 off: float64/int64 would silently narrow
+            raise ValueError(f"JAX turned {arr.dtype} into {out.dtype}: jax_enable_x64 is off")
+        return out
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return np.array(tensor, copy=True)  # bfloat16 comes back as ml_dtypes.bfloat16
+
+    def dtype_of(self, tensor: Any) -> str:
+        return dtype_name(tensor.dtype)
+
+    def device_of(self, tensor: Any) -> str:
+        platform = next(iter(tensor.devices())).platform
+        return "cpu" if platform == "cpu" else "cuda"
+
+    def synchronize(self, device: str, result: Any = None) -> None:
+        """JAX dispatches asynchronously on every device, CPU included: it can only wait for a
+        value, so pass the result of the call being timed."""
+        if result is not None:
+            self.load().block_until_ready(result)
+
+    def _vjp_fn(self, impl: Implementation, inputs: list[Any], options: dict[str, Any],
+                cotangent_np: np.ndarray | None) -> Callable[[], Any]:
+        jax = self.load()
+        x, rest = inputs[0], tuple(inputs[1:])
+        fn = impl.fn
+        eager = fn.eager if isinstance(fn, CompiledFn) else fn
+        # The output's shape and dtype by tracing only, to build the cotangent up front.
+        spec = jax.eval_shape(lambda z, r: eager(z, *r, **options), x, rest)
+        seed = self._seed(jax, spec, cotangent_np, x)
+
+        if isinstance(fn, CompiledFn) and mode_of(fn) == "jit":
+            key = (fn, option_key(options))
+            if key not in self._vjp_cache:
+                self._vjp_cache[key] = jax.jit(_pullback(jax, eager, options))
+            compiled = self._vjp_cache[key]
+            return lambda: compiled(x, rest, seed)
+
+        pullback = _pullback(jax, fn, options)
+        return lambda: pullback(x, rest, seed)
+
+    def _seed(self, jax: ModuleType, spec: Any, cotangent_np: np.ndarray | None, x: Any) -> Any:
+        if not np.issubdtype(np.dtype(spec.dtype), np.inexact) and \
+                dtype_name(spec.dtype) != "bfloat16":
+            raise NotDifferentiable(f"the output has dtype {spec.dtype}: not differentiable")
+        if cotangent_np is None:
+            return jax.device_put(np.ones(spec.shape, dtype=spec.dtype), next(iter(x.devices())))
+        if tuple(cotangent_np.shape) != tuple(spec.shape):
+            raise ValueError(f"cotangent shape {tuple(cotangent_np.shape)} does not match the "
+                             f"output shape {tuple(spec.shape)}")
+        dtype = dtype_name(spec.dtype)
+        return self.to_framework(exact_cast(cotangent_np, dtype, "cotangent"), dtype,
+                                 self.device_of(x))
+
+    def set_threads(self, n: int) -> None:
+        self._threads_requested = n
+        initialised = False
+        if "jax" in sys.modules:
+            from jax._src import xla_bridge
+
+            initialised = bool(xla_bridge.backends_are_initialized())
+        if initialised:
+            self._threads_notes = ["XLA:CPU had already started: its thread pool is unchanged "
+                                   "(set_threads must come before the first JAX computation)"]
+        elif n == 1:
+            flags = os.environ.get("XLA_FLAGS", "")
+            if _SINGLE_THREAD_XLA_FLAGS not in flags:
+                os.environ["XLA_FLAGS"] = f"{flags} {_SINGLE_THREAD_XLA_FLAGS}".strip()
+            self._threads_notes = [f"XLA_FLAGS += {_SINGLE_THREAD_XLA_FLAGS}"]
+        else:
+            self._threads_notes = [
+                f"not set: XLA:CPU has no flag for {n} intra-op threads (only single-threaded "
+                "Eigen); it uses every schedulable core, so limit the worker's CPU affinity "
+                "(taskset) to match other frameworks"]
+
+    def settings(self) -> dict[str, Any]:
+        jax = self.load()
+        out = super().settings()
+        import jaxlib
+
+        out.update({
+            "jax_enable_x64": self._x64(),
+            "jaxlib_version": jaxlib.__version__,
+            "jax_backend": jax.default_backend(),
+            "jax_devices": [str(d) for d in jax.devices()],
+            "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
+            "jax_softmax_custom_jvp": bool(jax.config.jax_softmax_custom_jvp),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        })
+        if self._x64_error:
+            out["jax_enable_x64_error"] = self._x64_error
+        optax = sys.modules.get("optax")
+        if optax is not None:
+            out["optax_version"] = getattr(optax, "__version__", None)
+        return out
+
+
+def _pullback(jax: ModuleType, fn: Callable[..., Any],
+              options: dict[str, Any]) -> Callable[[Any, tuple[Any, ...], Any], Any]:
+    """(x, rest, cotangent) -> the VJP of `fn(x, *rest, **options)` with respect to x."""
+
+    def pullback(x: Any, rest: tuple[Any, ...], cotangent: Any) -> Any:
+        _, vjp = jax.vjp(lambda z: fn(z, *rest, **options), x)
+        return vjp(cotangent)[0]
+
+    return pullback

@@ -1,0 +1,58 @@
+"""NumPy and SciPy: host arrays, no device, no autodiff (forward only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.adapters.base import Adapter, dtype_name, exact_cast, extra_hint
+
+
+class NumpyAdapter(Adapter):
+    """Serves both "numpy" (the project's own baselines) and "scipy" (scipy.special)."""
+
+    def __init__(self, framework: str = "numpy") -> None:
+        super().__init__()
+        if framework not in ("numpy", "scipy"):
+            raise ValueError(f"NumpyAdapter serves numpy and scipy, not {framework!r}")
+        self.framework = framework
+        self.module = framework
+        self.install_hint = "pip install softmax-bench" if framework == "numpy" \
+            else extra_hint("scipy")
+
+    def dtype_supported(self, dtype: str, device: str) -> str | None:
+        if device != "cpu":
+            return f"{self.framework} runs on the CPU only, not {device!r}"
+        return super().dtype_supported(dtype, device)
+
+    def to_framework(self, array: np.ndarray, dtype: str, device: str) -> np.ndarray:
+        if device != "cpu":
+            raise ValueError(f"{self.framework} has no device {device!r}")
+        # A private copy: an implementation may not write into the case data.
+        return exact_cast(array, dtype).copy()
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return np.array(tensor, copy=True)
+
+    def dtype_of(self, tensor: Any) -> str:
+        return dtype_name(np.asarray(tensor).dtype)
+
+    def device_of(self, tensor: Any) -> str:
+        return "cpu"
+
+    def synchronize(self, device: str, result: Any = None) -> None:
+        """NumPy computes synchronously."""
+
+    def set_threads(self, n: int) -> None:
+        self._threads_requested = n
+        self._threads_notes = ["numpy/scipy ufuncs and reductions used here are single-threaded; "
+                               "nothing to set"]
+
+    def settings(self) -> dict[str, Any]:
+        out = super().settings()
+        import ml_dtypes
+
+        out["numpy_version"] = np.__version__
+        out["ml_dtypes_version"] = ml_dtypes.__version__
+        return out

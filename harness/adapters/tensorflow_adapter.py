@@ -1,0 +1,167 @@
+"""TensorFlow (and Keras 3 on its TensorFlow backend): gradients through tf.GradientTape.
+
+For `@function` and `@xla` implementations the tape runs *inside* a `tf.function` (with
+`jit_compile=True` for `@xla`), so the backward pass is compiled the same way as the forward
+(frameworks.md §4.5).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from harness.adapters.base import Adapter, NotDifferentiable, exact_cast, extra_hint
+from harness.errors import ConfigError
+from harness.impls import CompiledFn, mode_of
+from harness.registry import Implementation
+
+_TF_DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0"}
+
+
+class TensorflowAdapter(Adapter):
+    framework = "tensorflow"
+    module = "tensorflow"
+    install_hint = extra_hint("tensorflow")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._vjp_cache: dict[CompiledFn, Any] = {}
+
+    def _before_import(self) -> None:
+        # Keras 3 picks its backend once, at import, from KERAS_BACKEND; the keras.* built-ins
+        # of this worker are the TensorFlow-backend ones.
+        if "keras" not in sys.modules:
+            os.environ["KERAS_BACKEND"] = "tensorflow"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # logging only, not numerics
+
+    def _gpu_devices(self) -> list[str]:
+        tf = self.load()
+        return ["cuda"] if tf.config.list_physical_devices("GPU") else []
+
+    def to_framework(self, array: np.ndarray, dtype: str, device: str) -> Any:
+        tf = self.load()
+        arr = exact_cast(array, dtype)
+        if arr.dtype.kind in "iu" and arr.dtype not in (np.int32, np.int64):
+            arr = arr.astype(np.int64)  # TF's sparse losses take int32 or int64 labels
+        with tf.device(_TF_DEVICES[device]):
+            # tf.constant lives on the host; identity places a copy on the device.
+            return tf.identity(tf.constant(arr))
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return np.array(tensor.numpy(), copy=True)  # bfloat16 comes back as ml_dtypes.bfloat16
+
+    def dtype_of(self, tensor: Any) -> str:
+        return str(tensor.dtype.name)
+
+    def device_of(self, tensor: Any) -> str:
+        return "cuda" if ":GPU:" in tensor.device.upper() else "cpu"
+
+    def synchronize(self, device: str, result: Any = None) -> None:
+        # Eager CPU ops are synchronous; GPU kernels run on a stream.
+        if device == "cuda":
+            self.load().test.experimental.sync_devices()
+
+    def forward_fn(self, impl: Implementation, inputs: list[Any],
+                   options: dict[str, Any]) -> Callable[[], Any]:
+        tf = self.load()
+        call = super().forward_fn(impl, inputs, options)
+        where = inputs[0].device
+
+        def run() -> Any:
+            with tf.device(where):
+                return call()
+
+        return run
+
+    def _vjp_fn(self, impl: Implementation, inputs: list[Any], options: dict[str, Any],
+                cotangent_np: np.ndarray | None) -> Callable[[], Any]:
+        tf = self.load()
+        x, rest = inputs[0], tuple(inputs[1:])
+        where = x.device
+        if isinstance(impl.fn, CompiledFn) and mode_of(impl.fn) in ("function", "xla"):
+            body = self._compiled_vjp(impl.fn)
+        else:
+            body = _tape_vjp(tf, impl.fn)
+        seed: list[Any] = []
+
+        def vjp() -> Any:
+            with tf.device(where):
+                if cotangent_np is not None and not seed:
+                    # The cotangent takes the output's dtype: learn it from one eager forward.
+                    seed.append(self._cotangent_like(cotangent_np, impl.fn(x, *rest, **options)))
+                gx = body(x, rest, seed[0] if seed else None, **options)
+            if gx is None:
+                raise NotDifferentiable(f"{impl.name}: no gradient flows from the output to "
+                                        "the logits")
+            return gx
+
+        return vjp
+
+    def _compiled_vjp(self, fn: CompiledFn) -> Any:
+        if fn not in self._vjp_cache:
+            tf = self.load()
+            self._vjp_cache[fn] = tf.function(_tape_vjp(tf, fn.eager),
+                                              jit_compile=fn.mode == "xla")
+        return self._vjp_cache[fn]
+
+    def set_threads(self, n: int) -> None:
+        tf = self.load()
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+        except RuntimeError as exc:
+            raise ConfigError(f"TensorFlow threads: {exc} Call set_threads before the first "
+                              "TensorFlow operation in the worker.") from exc
+        self._threads_requested = n
+        self._threads_notes = [
+            f"tf.config.threading.set_intra_op_parallelism_threads({n}); XLA:CPU (@xla) runs on "
+            "the same intra-op pool; inter-op pool left at its default"]
+
+    def settings(self) -> dict[str, Any]:
+        tf = self.load()
+        out = super().settings()
+        out.update({
+            "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "tf_tensor_float_32_execution": bool(
+                tf.config.experimental.tensor_float_32_execution_enabled()),
+            "tf_op_determinism": _op_determinism(),
+            "tf_is_cuda_build": bool(tf.sysconfig.get_build_info().get("is_cuda_build")),
+            # oneDNN custom ops are on by default on x86 Linux and change float results slightly.
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS",
+                                                    "unset (TensorFlow default: on for x86)"),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+            "TF_XLA_FLAGS": os.environ.get("TF_XLA_FLAGS", ""),
+            "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "unset"),
+        })
+        keras = sys.modules.get("keras")
+        if keras is not None:
+            out["keras_version"] = getattr(keras, "__version__", None)
+            out["keras_backend"] = keras.backend.backend()
+            out["keras_floatx"] = keras.backend.floatx()
+        return out
+
+
+def _tape_vjp(tf: ModuleType, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """x, rest, cotangent (None: ones) -> d(fn(x, *rest))/dx contracted with the cotangent."""
+
+    def vjp(x: Any, rest: tuple[Any, ...], cotangent: Any, **options: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x, *rest, **options)
+        seed = tf.ones_like(out) if cotangent is None else cotangent
+        return tape.gradient(out, x, output_gradients=seed)
+
+    return vjp
+
+
+def _op_determinism() -> bool | None:
+    try:
+        from tensorflow.python.framework import config as tf_config
+    except ImportError:  # pragma: no cover - private module moved
+        return None
+    return bool(tf_config.is_op_determinism_enabled())

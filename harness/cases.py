@@ -1,0 +1,1133 @@
+"""Deterministic case inputs for the case families of cases.md §2-§7 (the CPU ones).
+
+This is the one generator of case inputs: the harness runs what it yields, and the reference
+engine's tests (tests/references/families.py) build their calls from the same family functions.
+
+Conventions (cases.md §0):
+
+* values are built in float64 (or constructed exactly) and rounded once, to nearest-even, into
+  the dtype, with integer arithmetic (:func:`references.formats.round_exact`), so bfloat16 is
+  never double-rounded through float32; the rounded array *is* the input;
+* a parameter the dtype cannot hold (a finite value that rounds to infinity) makes the case
+  *unsupported* with the reason ``"unrepresentable in dtype"``; the case is still yielded;
+* randomness comes from ``numpy.random.default_rng`` seeded with the first 8 bytes of the SHA-256
+  of the case id, so a case is the same on every machine and in every dtype;
+* logits have shape (N, C), class axis last, special rows mixed with N(0, 1) rows; sparse labels
+  are int64; dense labels and cotangents are in the logits dtype.
+
+Each family is a function ``family(dtype, **params) -> list[FamilyCase]``; :data:`FAMILIES`
+describes them (ops, status, parameters) and :func:`generate` turns a suite into per-op
+:class:`CaseInput` records. Not generated here: ``gpu_width_sweep`` and ``huge_tensor`` (GPU),
+``eager_vs_compiled`` (an execution mode, not an input) and ``non_contiguous`` (a memory layout,
+which numpy inputs cannot carry through the adapters' conversion); see :data:`NOT_GENERATED`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import ml_dtypes
+import numpy as np
+
+from harness.ops import BACKWARD, FORWARD, OPS, PASSES
+from references.formats import round_exact
+
+if TYPE_CHECKING:
+    from harness.suites import Suite
+
+DTYPES: dict[str, np.dtype[Any]] = {
+    "float16": np.dtype(np.float16),
+    "bfloat16": np.dtype(ml_dtypes.bfloat16),
+    "float32": np.dtype(np.float32),
+    "float64": np.dtype(np.float64),
+}
+DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
+LOW_PRECISION: tuple[str, ...] = ("float16", "bfloat16")
+
+SCORED, CONVENTION, ERROR_EXPECTED = "scored", "convention", "error-expected"
+STATUSES: tuple[str, ...] = (SCORED, CONVENTION, ERROR_EXPECTED)
+UNREPRESENTABLE = "unrepresentable in dtype"
+
+NEG_INF, NAN, INF = -math.inf, math.nan, math.inf
+
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = "softmax", "log_softmax", "logsumexp"
+DENSE_CE, SPARSE_CE, TORCH_CE = (
+    "softmax_cross_entropy",
+    "sparse_softmax_cross_entropy",
+    "cross_entropy",
+)
+
+Call = tuple[str, str]
+"""An (op, pass) pair: one call of one op's forward or backward reference."""
+
+ALL_CALLS: tuple[Call, ...] = tuple((op, FORWARD) for op in OPS) + tuple(
+    (op, BACKWARD) for op in OPS
+)
+LOSS_CALLS: tuple[Call, ...] = tuple(
+    (op, p) for p in PASSES for op in (DENSE_CE, SPARSE_CE, TORCH_CE)
+)
+
+# Ops per family, from the family index of cases.md §1 ("all" is the five per-row ops; "CE" is
+# dense and sparse; ``cross_entropy`` only where its options are the point).
+ALL_OPS: tuple[str, ...] = (SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, DENSE_CE, SPARSE_CE)
+LSE_CE_OPS: tuple[str, ...] = (LOG_SOFTMAX, LOGSUMEXP, DENSE_CE, SPARSE_CE)
+CE_OPS: tuple[str, ...] = (DENSE_CE, SPARSE_CE)
+
+NOT_GENERATED: dict[str, str] = {
+    "gpu_width_sweep": "it is GPU-only (kernel-selection widths)",
+    "huge_tensor": "it is GPU-only (the throughput suite)",
+    "eager_vs_compiled": "it compares execution modes; it is not an input",
+    "non_contiguous": "it is a memory layout, which numpy inputs cannot carry through the "
+                      "adapters' conversion",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """Options of one (op, pass) call, and whether it must raise."""
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    expect_error: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class FamilyCase:
+    """One case of a family in one dtype: its arrays once, and the (op, pass) calls it makes.
+
+    ``targets`` is int64 (N,) class indices, or a float array of ``x``'s shape (probability
+    targets of ``cross_entropy``). ``status`` overrides the family's status for this case.
+    """
+
+    case_id: str
+    family: str
+    dtype: str
+    x: np.ndarray
+    labels: np.ndarray | None
+    targets: np.ndarray | None
+    cotangent: np.ndarray | None
+    calls: Mapping[Call, CallSpec]
+    unsupported: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CaseInput:
+    """One case for one op in one dtype: what the harness runs (forward and backward).
+
+    ``inputs`` is keyed by the op's input names (harness.ops); ``cotangent`` is the backward
+    cotangent of ops with ``random_cotangent`` (None: ones); ``status`` is the forward status
+    and ``backward_status`` the backward one where it differs (None: the same). An unsupported
+    case keeps its (unusable) rounded inputs only so that its shape is known.
+    """
+
+    case_id: str
+    family: str
+    op: str
+    dtype: str
+    inputs: dict[str, np.ndarray]
+    options: dict[str, Any]
+    cotangent: np.ndarray | None
+    status: str
+    unsupported: str | None = None
+    backward_status: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the logits, (N, C)."""
+        return tuple(self.inputs["x"].shape)
+
+    @property
+    def n_rows(self) -> int:
+        return self.shape[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.shape[-1]
+
+    def status_for(self, pass_: str) -> str:
+        """The status of one pass ("forward" or "backward")."""
+        if pass_ == BACKWARD and self.backward_status is not None:
+            return self.backward_status
+        return self.status
+
+
+# --------------------------------------------------------------------------------------------
+# Formats, rounding, ids, seeds
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The per-dtype thresholds of cases.md §0."""
+
+    name: str
+    p: int
+    max: float
+    min_normal: float
+    min_sub: float
+
+    @property
+    def l_max(self) -> float:
+        return math.log(self.max)
+
+    @property
+    def l_sub(self) -> float:
+        return math.log(self.min_sub)
+
+    @property
+    def ln_min_normal(self) -> float:
+        return math.log(self.min_normal)
+
+    @property
+    def zero_cut(self) -> float:
+        return math.log(self.min_sub / 2)
+
+    @property
+    def g_1(self) -> float:
+        return self.p * math.log(2)
+
+    @property
+    def g_vjp(self) -> float:
+        return (self.p + 1) * math.log(2)
+
+
+def as_dtype(dtype: Any) -> np.dtype[Any]:
+    """A dtype from its name ("bfloat16", ...) or any numpy dtype-like."""
+    return DTYPES[dtype] if isinstance(dtype, str) and dtype in DTYPES else np.dtype(dtype)
+
+
+def thresholds(dtype: Any) -> Thresholds:
+    """The cases.md §0 constants of a dtype."""
+    dt = as_dtype(dtype)
+    fi = ml_dtypes.finfo(dt)
+    return Thresholds(
+        dt.name, int(fi.nmant) + 1, float(fi.max), float(fi.smallest_normal),
+        float(fi.smallest_subnormal),
+    )
+
+
+class Unrepresentable(ValueError):
+    """A finite parameter overflows the dtype: the (case, dtype) is unsupported."""
+
+
+def _round(values: Any, dtype: Any) -> tuple[np.ndarray, bool]:
+    """float64 values rounded once to nearest-even into ``dtype``; True if a finite overflowed."""
+    v = np.asarray(values, dtype=np.float64)
+    out = round_exact(v, np.zeros(v.shape, dtype=np.int8), as_dtype(dtype))
+    overflowed = bool(np.any(np.isinf(out.astype(np.float64)) & np.isfinite(v)))
+    return out, overflowed
+
+
+def round_to(values: Any, dtype: Any) -> np.ndarray:
+    """Round float64 values once, to nearest-even, into ``dtype`` (Unrepresentable on overflow)."""
+    out, overflowed = _round(values, dtype)
+    if overflowed:
+        raise Unrepresentable(f"value overflows {as_dtype(dtype).name}")
+    return out
+
+
+def next_toward(value: float, dtype: Any, direction: int) -> float:
+    """The neighbour of the dtype value nearest to ``value``, one ulp up or down."""
+    dt = as_dtype(dtype)
+    v = round_to([value], dt)
+    uint = {2: np.uint16, 4: np.uint32, 8: np.uint64}[dt.itemsize]
+    bits = int(v.view(uint)[0])
+    step = direction if float(v[0].astype(np.float64)) >= 0 else -direction
+    return float(np.array([bits + step], dtype=uint).view(dt)[0].astype(np.float64))
+
+
+def case_rng(case_id: str, salt: str = "") -> np.random.Generator:
+    """The generator of a case: seeded from SHA-256 of its id (never Python's ``hash``)."""
+    digest = hashlib.sha256((case_id + salt).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def case_id(family: str, params: Mapping[str, Any]) -> str:
+    """``family[key=value,...]``."""
+
+    def show(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:g}"
+        if isinstance(v, (list, tuple)):
+            return ",".join(show(x) for x in v)
+        return str(v)
+
+    return f"{family}[{','.join(f'{k}={show(v)}' for k, v in params.items())}]"
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _dirichlet(rng: np.random.Generator, n: int) -> list[float]:
+    return rng.dirichlet(np.ones(n)).tolist() if n else []
+
+
+# --------------------------------------------------------------------------------------------
+# Case builders
+# --------------------------------------------------------------------------------------------
+
+
+def make_case(
+    family: str,
+    params: Mapping[str, Any],
+    dtype: Any,
+    rows: Sequence[Sequence[float]],
+    *,
+    n_classes: int | None = None,
+    mix: int = 2,
+    sparse: Sequence[int | None] | None = None,
+    dense: Sequence[Sequence[float] | None] | None = None,
+    g: Sequence[Sequence[float] | None] | None = None,
+    calls: Iterable[Call] = ALL_CALLS,
+    errors: Iterable[Call] = (),
+    ce_options: Mapping[str, Any] | None = None,
+    ce_grad_options: Mapping[str, Any] | None = None,
+    status: str | None = None,
+) -> FamilyCase:
+    """One case: special ``rows`` with ``mix`` N(0, 1) rows around them (one before).
+
+    ``sparse``/``dense``/``g`` give the labels and cotangents of the special rows (``None``
+    entries, or the whole argument omitted, mean random); the mixed rows get random ones.
+    ``cross_entropy`` runs with ``ce_options`` (default reduction "none") forward and
+    ``ce_grad_options`` (default: PyTorch's defaults) backward.
+    """
+    dt = as_dtype(dtype)
+    cid = case_id(family, params)
+    rng = case_rng(cid)
+    c = n_classes if n_classes is not None else (len(rows[0]) if rows else 0)
+    before = 1 if mix else 0
+    order: list[int | None] = [None] * before + list(range(len(rows))) + [None] * (mix - before)
+    x, lab, y, cot = [], [], [], []
+    for idx in order:
+        normal = rng.standard_normal(c).tolist()
+        rand_label = int(rng.integers(0, c)) if c else 0
+        rand_dense = _dirichlet(rng, c)
+        rand_g = rng.standard_normal(c).tolist()
+        if idx is None:
+            x.append(normal)
+            lab.append(rand_label)
+            y.append(rand_dense)
+            cot.append(rand_g)
+            continue
+        x.append(list(rows[idx]))
+        s = sparse[idx] if sparse is not None else None
+        lab.append(rand_label if s is None else s)
+        dv = dense[idx] if dense is not None else None
+        y.append(rand_dense if dv is None else list(dv))
+        gv = g[idx] if g is not None else None
+        cot.append(rand_g if gv is None else list(gv))
+    shape = (len(order), c)
+    xa, bad_x = _round(np.array(x, dtype=np.float64).reshape(shape), dt)
+    ya, bad_y = _round(np.array(y, dtype=np.float64).reshape(shape), dt)
+    ga, bad_g = _round(np.array(cot, dtype=np.float64).reshape(shape), dt)
+    la = np.array(lab, dtype=np.int64)
+    options = {
+        (TORCH_CE, FORWARD): dict(ce_options) if ce_options is not None else {"reduction": "none"},
+        (TORCH_CE, BACKWARD): dict(ce_grad_options) if ce_grad_options is not None else {},
+    }
+    errs = set(errors)
+    specs = {call: CallSpec(options.get(call, {}), call in errs) for call in calls}
+    return FamilyCase(
+        cid, family, dt.name, _frozen(xa), _frozen(ya), _frozen(la), _frozen(ga), specs,
+        UNREPRESENTABLE if bad_x or bad_y or bad_g else None, status,
+    )
+
+
+def options_case(
+    family: str,
+    params: Mapping[str, Any],
+    dtype: Any,
+    x: np.ndarray,
+    target: np.ndarray,
+    options: Mapping[str, Any],
+    *,
+    error: bool = False,
+) -> FamilyCase:
+    """A ``cross_entropy``-only case with options (the backward call unless reduction is none)."""
+    calls: list[Call] = [(TORCH_CE, FORWARD)]
+    if options.get("reduction", "mean") != "none":
+        calls.append((TORCH_CE, BACKWARD))
+    for value in options.values():
+        if isinstance(value, np.ndarray):
+            _frozen(value)
+    specs = {call: CallSpec(dict(options), error) for call in calls}
+    return FamilyCase(
+        case_id(family, params), family, as_dtype(dtype).name, _frozen(x), None, _frozen(target),
+        None, specs, status=ERROR_EXPECTED if error else None,
+    )
+
+
+def _with(params: dict[str, Any], key: str, value: int | None, default: int) -> dict[str, Any]:
+    """Name a size knob (``N`` rows, ``mix`` rows) in the case id where it is not the default.
+
+    So a case id always determines the inputs, and the default ids stay short.
+    """
+    return params if value is None or value == default else {**params, key: value}
+
+
+# --------------------------------------------------------------------------------------------
+# §2 Scale and shift
+# --------------------------------------------------------------------------------------------
+
+
+def smoke_small(dtype: Any) -> list[FamilyCase]:
+    """The TF kernel-test inputs."""
+    return [make_case(
+        "smoke_small", {"tf": "kernel_test"}, dtype, [[1, 1, 1, 1], [1, 2, 3, 4]], mix=0,
+        sparse=[3, 0], dense=[[0, 0, 0, 1], [0, 0.5, 0.5, 0]],
+    )]
+
+
+def uniform_row(
+    dtype: Any, *, C: Sequence[int] = (1, 2, 3, 7, 64), c: Sequence[float] | None = None,
+    mix: int | None = None,
+) -> list[FamilyCase]:
+    """``x = c * 1``; offsets default to 0, 1, -5, 1e4 (and 1000 in float16).
+
+    ``mix`` N(0, 1) rows: default 2 for C <= 64, none for wider rows.
+    """
+    offsets = c if c is not None else [0.0, 1.0, -5.0, 1e4] + (
+        [1000.0] if as_dtype(dtype) == np.float16 else []
+    )
+    out: list[FamilyCase] = []
+    for n in C:
+        default = 2 if n <= 64 else 0
+        for off in offsets:
+            params = _with({"C": n, "c": float(off)}, "mix", mix, default)
+            out.append(make_case("uniform_row", params, dtype, [[float(off)] * n],
+                                 mix=default if mix is None else mix))
+    return out
+
+
+def large_offset(
+    dtype: Any, *, c: Sequence[float | str] = (1e4, 1e8, 1e20, "0.9max"), C: Sequence[int] = (3, 2)
+) -> list[FamilyCase]:
+    """``c + r`` rows (C = 3) and ``[c, c], [-c, -c]`` (C = 2); offsets beyond max unsupported."""
+    f = thresholds(dtype)
+    out: list[FamilyCase] = []
+    for cv in c:
+        value = 0.9 * f.max if cv == "0.9max" else float(cv)
+        label: float | str = "0.9max" if cv == "0.9max" else value
+        for n in C:
+            if n == 3:
+                cid = case_id("large_offset", {"c": label, "C": 3})
+                r = case_rng(cid, "/offset").standard_normal(3)
+                rows = [[value, value - 1, value - 2.5], (value + r).tolist()]
+            else:
+                rows = [[value, value], [-value, -value]]
+            out.append(make_case("large_offset", {"c": label, "C": n}, dtype, rows))
+    return out
+
+
+def random_normal(
+    dtype: Any, *, sigma: Sequence[float] = (1.0, 10.0, 30.0), C: Sequence[int] = (10, 1000),
+    rows: int = 4, anchor: bool = True,
+) -> list[FamilyCase]:
+    """N(0, sigma**2) logits (rows x C per case); ``anchor``: the C = 1000 row of numerics §9."""
+    out: list[FamilyCase] = []
+    for s in sigma:
+        for n in C:
+            params = _with({"sigma": float(s), "C": n}, "N", rows, 4)
+            cid = case_id("random_normal", params)
+            x = (float(s) * case_rng(cid, "/rows").standard_normal((rows, n))).tolist()
+            out.append(make_case("random_normal", params, dtype, x, mix=0))
+    if anchor:
+        row = np.random.default_rng(1).normal(0, 10, 1000)
+        out.append(make_case(
+            "random_normal", {"sigma": 10.0, "C": 1000, "row": "default_rng(1)"}, dtype,
+            [row.tolist()], mix=0,
+        ))
+    return out
+
+
+def catastrophic_condition(
+    dtype: Any, *, kind: Sequence[str] = ("0,-30", "c,c-1e-3", "near_lse")
+) -> list[FamilyCase]:
+    """``l_j`` close to 0: ``[0, -30]``, ``[c, c - 1e-3]`` (or the neighbour below c)."""
+    f = thresholds(dtype)
+    out: list[FamilyCase] = []
+    for k in kind:
+        if k == "0,-30":
+            out.append(make_case("catastrophic_condition", {"row": [0, -30]}, dtype,
+                                 [[0.0, -30.0]]))
+        elif k == "c,c-1e-3":
+            c = 1e6 if f.max > 1e6 else 1000.0
+            cr = float(round_to([c], dtype)[0].astype(np.float64))
+            second = float(round_to([cr - 1e-3], dtype)[0].astype(np.float64))
+            if second == cr:
+                second = next_toward(cr, dtype, -1)
+            out.append(make_case(
+                "catastrophic_condition", {"c": c, "second": "c-1e-3 or below"}, dtype,
+                [[cr, second], [second, cr]],
+            ))
+        else:
+            out.append(make_case(
+                "catastrophic_condition", {"row": "near_lse", "C": 4}, dtype,
+                [[1.0, -30.0, -31.0, -32.0], [10.0, -25.0, -25.0, -25.0]],
+            ))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# §3 Tails and range limits
+# --------------------------------------------------------------------------------------------
+
+
+def dominant_logit(
+    dtype: Any, *,
+    gap: Sequence[float | str] = (15.0, 16.6, 17.0, 20.0, 36.0, 37.43, 40.0, 100.0, "g_1",
+                                  "-L_sub"),
+    C: Sequence[int] = (2, 8),
+) -> list[FamilyCase]:
+    """``[0, -g], [g, 0]`` (C = 2) and ``[0, -g, ..., -g]`` rows: lost ``log1p`` tails.
+
+    "g_1" and "-L_sub" are the dtype's thresholds (rounded to 4 decimals, as in the id). Rows
+    wider than 64 classes are not mixed with N(0, 1) rows.
+    """
+    f = thresholds(dtype)
+    out: list[FamilyCase] = []
+    for gv in gap:
+        g = round(f.g_1, 4) if gv == "g_1" else round(-f.l_sub, 4) if gv == "-L_sub" else float(gv)
+        for n in C:
+            params = {"gap": g, "C": n}
+            if n == 2:
+                out.append(make_case("dominant_logit", params, dtype, [[0.0, -g], [g, 0.0]],
+                                     sparse=[0, 0], dense=[[1, 0], [1, 0]]))
+            else:
+                out.append(make_case(
+                    "dominant_logit", params, dtype, [[0.0] + [-g] * (n - 1)],
+                    mix=2 if n <= 64 else 0, sparse=[0], dense=[[1] + [0] * (n - 1)],
+                ))
+    return out
+
+
+def vjp_dominant_gap(
+    dtype: Any, *, gap: Sequence[float | str] = (37.42994775023705, "g_vjp")
+) -> list[FamilyCase]:
+    """``[37.42994775023705, 0]`` with cotangent ``[1, 0]``; gap ``g_vjp`` per dtype."""
+    out: list[FamilyCase] = []
+    for gv in gap:
+        a = thresholds(dtype).g_vjp if gv == "g_vjp" else float(gv)
+        label = "g_vjp" if gv == "g_vjp" else repr(float(gv))
+        out.append(make_case(
+            "vjp_dominant_gap", {"gap": label}, dtype, [[a, 0.0], [a, 0.0], [0.0, a]],
+            sparse=[0, 0, 1], dense=[[1, 0], [1, 0], [0, 1]], g=[[1, 0], [1, 1], [0, 1]],
+        ))
+    return out
+
+
+def two_class_scan(dtype: Any, *, n_gaps: int = 48) -> list[FamilyCase]:
+    """C = 2 rows ``[0, -g]`` / ``[g, 0]`` over a sample of gaps (the exhaustive scan, sampled)."""
+    f = thresholds(dtype)
+    cid = case_id("two_class_scan", {"C": 2, "gaps": n_gaps})
+    top = 1.1 * -f.l_sub
+    half = n_gaps // 2
+    gaps = np.concatenate(
+        [np.geomspace(2.0**-12, top, half), case_rng(cid, "/gaps").uniform(0, top, n_gaps - half)]
+    )
+    rows = [[0.0, -gap] if i % 2 == 0 else [gap, 0.0] for i, gap in enumerate(gaps.tolist())]
+    return [make_case("two_class_scan", {"C": 2, "gaps": n_gaps}, dtype, rows, mix=1)]
+
+
+def overflow_edge(dtype: Any) -> list[FamilyCase]:
+    """One entry at ``L_max ± delta`` (0.01 and one ulp) or ``2 L_max``, the others near 0."""
+    lm = thresholds(dtype).l_max
+    big = [lm + 0.01, lm - 0.01, next_toward(lm, dtype, 1), next_toward(lm, dtype, -1), 2 * lm]
+    return [make_case("overflow_edge", {"L_max": round(lm, 4), "C": 4}, dtype,
+                      [[b, 0.0, -1.0, 1.0] for b in big])]
+
+
+def row_near_max(
+    dtype: Any, *, kind: Sequence[str] = ("max,max,max", "tf_testOverflow")
+) -> list[FamilyCase]:
+    """``[max, max, max]`` and TF's ``_testOverflow`` rows."""
+    mx = thresholds(dtype).max
+    out: list[FamilyCase] = []
+    for k in kind:
+        if k == "max,max,max":
+            out.append(make_case("row_near_max", {"row": "max,max,max"}, dtype, [[mx, mx, mx]]))
+        else:
+            out.append(make_case("row_near_max", {"tf": "_testOverflow"}, dtype,
+                                 [[1, 1, 1, 1], [mx, 1, 2, 3]], mix=1))
+    return out
+
+
+UNDERFLOW_GAPS: dict[str, tuple[float, ...]] = {
+    "float16": (9.0, 9.7041, 12.0, 16.0, 16.6355, 17.3287, 20.0),
+    "bfloat16": (87.0, 87.3365, 90.0, 92.1886, 92.8817, 95.0),
+    "float32": (87.0, 87.3365, 95.0, 103.2789, 103.9721, 110.0),
+    "float64": (708.0, 708.3964, 730.0, 744.4401, 745.1332, 760.0),
+}
+
+
+def underflow_tail(dtype: Any, *, C: Sequence[int] = (2, 4), mix: int = 2) -> list[FamilyCase]:
+    """Gaps spanning the subnormal band and ``zero_cut``; CE targets in the tail."""
+    gaps = UNDERFLOW_GAPS[as_dtype(dtype).name]
+    n = len(gaps)
+    out: list[FamilyCase] = []
+    for width in C:
+        if width == 2:
+            out.append(make_case(
+                "underflow_tail", _with({"C": 2}, "mix", mix, 2), dtype, [[0.0, -g] for g in gaps],
+                mix=mix,
+                sparse=[i % 2 for i in range(n)], dense=[[1 - i % 2, i % 2] for i in range(n)],
+            ))
+        else:
+            out.append(make_case(
+                "underflow_tail", _with({"C": 4}, "mix", mix, 2), dtype,
+                [[0.0, 0.0, -g, -g] for g in gaps], mix=mix, sparse=[2 * (i % 2) for i in range(n)],
+                dense=[[0.5, 0.0, 0.5, 0.0] if i % 2 else [0.0, 1.0, 0.0, 0.0] for i in range(n)],
+            ))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# §4 Infinities, NaN and masks
+# --------------------------------------------------------------------------------------------
+
+
+def all_neg_inf(dtype: Any, *, C: Sequence[int] = (1, 2, 1000)) -> list[FamilyCase]:
+    """Fully masked rows."""
+    return [make_case("all_neg_inf", {"C": n}, dtype, [[NEG_INF] * n], mix=1 if n > 64 else 2)
+            for n in C]
+
+
+def partial_neg_inf(
+    dtype: Any, *, kind: Sequence[str] = ("0,-inf,1,-inf", "causal", "-inf,2.5,-inf")
+) -> list[FamilyCase]:
+    """Masks: ``[0, -inf, 1, -inf]``, causal rows (C = 6), a single finite entry."""
+    out: list[FamilyCase] = []
+    for k in kind:
+        if k == "0,-inf,1,-inf":
+            out.append(make_case(
+                "partial_neg_inf", {"row": [0, "-inf", 1, "-inf"]}, dtype,
+                [[0, NEG_INF, 1, NEG_INF]], sparse=[2], dense=[[0.5, 0, 0.5, 0]],
+            ))
+        elif k == "causal":
+            c = 6
+            cid = case_id("partial_neg_inf", {"causal": True, "C": c})
+            rng = case_rng(cid, "/rows")
+            rows, lab, dense = [], [], []
+            for i in range(c):
+                rows.append(rng.standard_normal(i + 1).tolist() + [NEG_INF] * (c - i - 1))
+                lab.append(int(rng.integers(0, i + 1)))
+                dense.append(rng.dirichlet(np.ones(i + 1)).tolist() + [0.0] * (c - i - 1))
+            out.append(make_case("partial_neg_inf", {"causal": True, "C": c}, dtype, rows,
+                                 sparse=lab, dense=dense, mix=1))
+        else:
+            out.append(make_case(
+                "partial_neg_inf", {"row": ["-inf", 2.5, "-inf"]}, dtype,
+                [[NEG_INF, 2.5, NEG_INF]], sparse=[1], dense=[[0, 1, 0]],
+            ))
+    return out
+
+
+def soft_label_neg_inf_zero_label(
+    dtype: Any, *, kind: Sequence[str] = ("C3", "onehot")
+) -> list[FamilyCase]:
+    """Zero soft labels at ``-inf`` logits (``0 * log 0 := 0``)."""
+    out: list[FamilyCase] = []
+    for k in kind:
+        if k == "C3":
+            out.append(make_case(
+                "soft_label_neg_inf_zero_label", {"C": 3}, dtype,
+                [[0, NEG_INF, 1], [2, NEG_INF, 0]], sparse=[0, 0],
+                dense=[[0.5, 0, 0.5], [1, 0, 0]],
+            ))
+        else:
+            out.append(make_case(
+                "soft_label_neg_inf_zero_label", {"C": 4, "onehot": True}, dtype,
+                [[2, NEG_INF, 0, NEG_INF]], sparse=[0], dense=[[1, 0, 0, 0]],
+            ))
+    return out
+
+
+def neg_inf_at_target(
+    dtype: Any, *, kind: Sequence[str] = ("C3", "signed")
+) -> list[FamilyCase]:
+    """Sparse targets and positive soft labels at ``-inf`` logits; labels of both signs there."""
+    out: list[FamilyCase] = []
+    for k in kind:
+        if k == "C3":
+            out.append(make_case(
+                "neg_inf_at_target", {"C": 3}, dtype,
+                [[0, NEG_INF, 1], [0, NEG_INF, 1], [NEG_INF, 3, NEG_INF]],
+                sparse=[1, 0, 0], dense=[[0.2, 0.3, 0.5], [0.5, 0.5, 0], [0.5, 0.25, 0.25]],
+            ))
+        else:
+            out.append(make_case(
+                "neg_inf_at_target", {"C": 3, "labels": "signed"}, dtype,
+                [[0, NEG_INF, 1], [NEG_INF, 0, NEG_INF]],
+                sparse=[0, 1], dense=[[0.5, -0.5, 1], [1, 0, -1]],
+            ))
+    return out
+
+
+def pos_inf(dtype: Any, *, C: Sequence[int] = (2, 3)) -> list[FamilyCase]:
+    """``+inf`` entries, targets on and off them."""
+    out: list[FamilyCase] = []
+    for n in C:
+        if n == 2:
+            out.append(make_case("pos_inf", {"C": 2}, dtype,
+                                 [[INF, 0], [INF, NEG_INF], [0, INF]], sparse=[0, 1, 0]))
+        else:
+            out.append(make_case("pos_inf", {"C": 3}, dtype, [[0, INF, 1], [INF, INF, 0]],
+                                 sparse=[1, 2]))
+    return out
+
+
+def nan_in_row(dtype: Any, *, mix: int = 2) -> list[FamilyCase]:
+    """NaN first, middle, last, at the maximum, with ``±inf``, whole row."""
+    rows = [
+        [NAN, 0, 1, 2, 3],
+        [0, 1, NAN, 2, 3],
+        [0, 1, 2, 3, NAN],
+        [0, 1, 2, NAN, 1],
+        [NAN, NEG_INF, 0, NEG_INF, 1],
+        [NAN, INF, 0, 1, 2],
+        [NAN] * 5,
+    ]
+    return [make_case("nan_in_row", _with({"C": 5}, "mix", mix, 2), dtype, rows, mix=mix)]
+
+
+MASKS = ("finfo.min", "-1e9", "-1e4")
+
+
+def masked_large_values(dtype: Any, *, mask: Sequence[str] | None = None) -> list[FamilyCase]:
+    """Finite additive masks: "finfo.min", "-1e9", "-1e4" (default: finfo.min and -1e9, or
+    -1e4 where -1e9 overflows)."""
+    f = thresholds(dtype)
+    large = "-1e9" if f.max > 1e9 else "-1e4"
+    value = {"finfo.min": -f.max, "-1e9": -1e9, "-1e4": -1e4}
+    out: list[FamilyCase] = []
+    for label in mask if mask is not None else ("finfo.min", large):
+        m = value[label]
+        cid = case_id("masked_large_values", {"mask": label, "C": 6})
+        r = case_rng(cid, "/rows").standard_normal((2, 6))
+        row0 = r[0].tolist()
+        row0[1] = row0[3] = m
+        other = -f.max if label != "finfo.min" else value[large]
+        row3 = r[1].tolist()
+        row3[0], row3[5] = m, other
+        out.append(make_case(
+            "masked_large_values", {"mask": label, "C": 6}, dtype,
+            [row0, [0.5, m, m, m, m, m], [m] * 6, row3],
+            sparse=[0, 0, 2, 2], dense=[[0.5, 0, 0.5, 0, 0, 0], [1, 0, 0, 0, 0, 0], None,
+                                        [0, 0.25, 0.25, 0.25, 0.25, 0]],
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# §5 Shapes
+# --------------------------------------------------------------------------------------------
+
+
+def single_class(dtype: Any, *, kind: Sequence[str] = ("values", "tf")) -> list[FamilyCase]:
+    """C = 1 (every finite logit): softmax 1, log_softmax +0, gradients 0."""
+    f = thresholds(dtype)
+    out: list[FamilyCase] = []
+    for k in kind:
+        if k == "values":
+            values = [0.0, -3.0, 1e4, f.max, -f.max, f.min_sub]
+            out.append(make_case(
+                "single_class", {"x": "0,-3,1e4,max,-max,subnormal"}, dtype,
+                [[v] for v in values], sparse=[0] * 6, dense=[[1], [-1], [0.5], [2], [0], [1]],
+            ))
+        else:
+            out.append(make_case(
+                "single_class", {"tf": "testSingleClass"}, dtype, [[1], [-1], [0], [1]], mix=0,
+                sparse=[0] * 4, dense=[[-1], [0], [1], [1]],
+            ))
+    return out
+
+
+def empty_axis(dtype: Any) -> list[FamilyCase]:
+    """C = 0, shape (3, 0): empty softmax, LSE -inf per row; cross-entropy must raise."""
+    return [make_case("empty_axis", {"shape": "3x0"}, dtype, [[], [], []], n_classes=0, mix=0,
+                      sparse=[0, 0, 0], errors=LOSS_CALLS)]
+
+
+def empty_batch(
+    dtype: Any, *, reduction: Sequence[str] = ("none", "sum", "mean")
+) -> list[FamilyCase]:
+    """N = 0: shape (0, C); CE 'sum' 0 and 'mean' NaN (a convention)."""
+    out: list[FamilyCase] = []
+    for red in reduction:
+        if red == "none":
+            calls = tuple(call for call in ALL_CALLS if call != (TORCH_CE, BACKWARD))
+        else:
+            calls = ((TORCH_CE, FORWARD), (TORCH_CE, BACKWARD))
+        out.append(make_case(
+            "empty_batch", {"shape": "0x4", "reduction": red}, dtype, [], n_classes=4, mix=0,
+            calls=calls, ce_options={"reduction": red}, ce_grad_options={"reduction": red},
+            status=CONVENTION if red == "mean" else None,
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# §6 Labels and loss options
+# --------------------------------------------------------------------------------------------
+
+_BAD_LABEL_CALLS: tuple[Call, ...] = ((SPARSE_CE, FORWARD), (SPARSE_CE, BACKWARD),
+                                      (TORCH_CE, FORWARD))
+
+
+def labels_out_of_range(
+    dtype: Any, *, tf: bool = True, label: Sequence[int] = (4, -1, 2**31, 2**62)
+) -> list[FamilyCase]:
+    """Invalid sparse labels (C = 4): the call must raise, or give NaN rows for the bad labels."""
+    out: list[FamilyCase] = []
+    if tf:
+        out.append(make_case(
+            "labels_out_of_range", {"tf": "labels=4,3,0,-1"}, dtype,
+            [[1, 1, 1, 1], [1, 1, 1, 1], [1, 2, 3, 4], [1, 2, 3, 4]], mix=0,
+            sparse=[4, 3, 0, -1], calls=_BAD_LABEL_CALLS, errors=_BAD_LABEL_CALLS,
+        ))
+    for bad in label:
+        out.append(make_case(
+            "labels_out_of_range", {"label": bad, "C": 4}, dtype, [[0.5, -1, 2, 0]],
+            sparse=[bad], calls=_BAD_LABEL_CALLS, errors=_BAD_LABEL_CALLS,
+        ))
+    return out
+
+
+def _weights(family: str, dtype: Any, c: int, zeros: bool) -> np.ndarray:
+    w = case_rng(family, "/weights").uniform(0.5, 2.0, c)
+    if zeros:
+        w[1] = w[4 % c] = 0.0
+    return round_to(w, dtype)
+
+
+def all_ignored(
+    dtype: Any, *, ignore_index: Sequence[int] = (-100, 1), weight: Sequence[bool] = (False, True),
+    reduction: Sequence[str] = ("mean", "sum", "none"), ignored: Sequence[str] = ("all", "partly"),
+) -> list[FamilyCase]:
+    """Every target equal to ``ignore_index``, or part of the batch (N = 4, C = 5)."""
+    family = "all_ignored"
+    c, n = 5, 4
+    x = round_to(case_rng(family, "/x").standard_normal((n, c)), dtype)
+    w = _weights(family, dtype, c, zeros=False)
+    out: list[FamilyCase] = []
+    for ii in ignore_index:
+        for weighted in weight:
+            opts: dict[str, Any] = {"ignore_index": ii} if ii != -100 else {}
+            if weighted:
+                opts["weight"] = w
+            for red in reduction:
+                params = {"ignore_index": ii, "weight": weighted, "reduction": red}
+                for which in ignored:
+                    if which == "all":
+                        target = np.full(n, ii, dtype=np.int64)
+                    else:
+                        target = np.array([ii, 2, ii, 0 if ii != 0 else 3], dtype=np.int64)
+                    out.append(options_case(family, {**params, "ignored": which}, dtype, x,
+                                            target, {**opts, "reduction": red}))
+    return out
+
+
+def label_smoothing_weight_ignore(
+    dtype: Any, *, eps: Sequence[float] = (0.0, 0.1, 0.5, 1.0),
+    weight: Sequence[bool] = (False, True), reduction: Sequence[str] = ("none", "mean", "sum"),
+    target: Sequence[str] = ("index", "prob"), errors: bool = True,
+) -> list[FamilyCase]:
+    """PyTorch's option formula (N = 6, C = 5): smoothing x weights (with zeros) x ignored rows
+    x reduction x index/probability targets; ``errors``: also eps > 1 and ignore_index >= 0
+    with probability targets, which must raise."""
+    family = "label_smoothing_weight_ignore"
+    n, c = 6, 5
+    x = round_to(case_rng(family, "/x").standard_normal((n, c)), dtype)
+    index = np.array([0, 3, -100, 4, 2, -100], dtype=np.int64)
+    probs = round_to(case_rng(family, "/probs").dirichlet(np.ones(c), n), dtype)
+    w = _weights(family, dtype, c, zeros=True)
+    out: list[FamilyCase] = []
+    for e in eps:
+        for weighted in weight:
+            for red in reduction:
+                for kind in target:
+                    opts: dict[str, Any] = {"label_smoothing": float(e), "reduction": red}
+                    if weighted:
+                        opts["weight"] = w
+                    params = {"eps": float(e), "weight": weighted, "reduction": red,
+                              "target": kind}
+                    out.append(options_case(family, params, dtype, x,
+                                            index if kind == "index" else probs, opts))
+    if errors:
+        out.append(options_case(family, {"eps": 1.5, "error": "eps>1"}, dtype, x, index,
+                                {"label_smoothing": 1.5}, error=True))
+        out.append(options_case(
+            family, {"target": "prob", "ignore_index": 0, "error": "ignore_index>=0"}, dtype, x,
+            probs, {"ignore_index": 0}, error=True,
+        ))
+    return out
+
+
+def soft_labels_off_simplex(
+    dtype: Any, *, kind: Sequence[str] = ("C4", "tf")
+) -> list[FamilyCase]:
+    """Dense labels with zero rows, negative entries, sums of 2 and 0.5; TF's single class."""
+    labels: list[Sequence[float] | None] = [
+        [0, 0, 0, 0],
+        [-0.5, 1, 0.5, 0],
+        [1, 1, 0, 0],
+        [0.25, 0.25, 0, 0],
+        [-1, 0, 0, 0],
+        [0.5, -0.25, 0.25, 0.5],
+    ]
+    out: list[FamilyCase] = []
+    for k in kind:
+        if k == "C4":
+            cid = case_id("soft_labels_off_simplex", {"C": 4})
+            rows = case_rng(cid, "/rows").standard_normal((len(labels), 4)).tolist()
+            out.append(make_case("soft_labels_off_simplex", {"C": 4}, dtype, rows,
+                                 dense=labels, mix=0))
+        else:
+            out.append(make_case(
+                "soft_labels_off_simplex", {"tf": "testSingleClass"}, dtype,
+                [[1], [-1], [0], [1]], mix=0, dense=[[-1], [0], [1], [1]],
+            ))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# §7 Low precision
+# --------------------------------------------------------------------------------------------
+
+
+def long_row_low_precision(
+    dtype: Any, *, C: Sequence[int] = (1000,), rows: int = 2
+) -> list[FamilyCase]:
+    """Long N(0, 1) / N(0, 9) rows (alternating), and a mean-reduced ``cross_entropy``."""
+    out: list[FamilyCase] = []
+    for n in C:
+        params = _with({"C": n}, "N", rows, 2)
+        cid = case_id("long_row_low_precision", params)
+        scale = np.where(np.arange(rows) % 2 == 0, 1.0, 3.0)[:, None]
+        x = case_rng(cid, "/rows").standard_normal((rows, n)) * scale
+        out.append(make_case("long_row_low_precision", params, dtype, x.tolist(), mix=0,
+                             ce_options={"reduction": "mean"}))
+    return out
+
+
+def tied_max_low_precision(
+    dtype: Any, *, row: Sequence[str] = ("zeros", "1,1,0", "2,2,2,-1"),
+    C: Sequence[int] = (2, 64, 1000),
+) -> list[FamilyCase]:
+    """Ties at the maximum: all-zero rows of each width ``C``, ``[1, 1, 0]``, ``[2, 2, 2, -1]``."""
+    out: list[FamilyCase] = []
+    for r in row:
+        if r == "zeros":
+            out.extend(
+                make_case("tied_max_low_precision", {"row": "zeros", "C": n}, dtype, [[0.0] * n],
+                          mix=0 if n > 64 else 2)
+                for n in C
+            )
+        else:
+            values = [float(v) for v in r.split(",")]
+            out.append(make_case("tied_max_low_precision",
+                                 {"row": [int(v) for v in values]}, dtype, [values]))
+    return out
+
+
+def large_array_grad_fp16(dtype: Any, *, C: Sequence[int] = (1024,)) -> list[FamilyCase]:
+    """Gradient of ``log_softmax(x).sum()`` (cotangent ones) over one row of C entries."""
+    out: list[FamilyCase] = []
+    for n in C:
+        cid = case_id("large_array_grad_fp16", {"C": n})
+        row = case_rng(cid, "/row").standard_normal(n).tolist()
+        out.append(make_case(
+            "large_array_grad_fp16", {"C": n}, dtype, [row], mix=0, g=[[1.0] * n],
+            calls=((LOG_SOFTMAX, BACKWARD), (LOGSUMEXP, BACKWARD), (SPARSE_CE, BACKWARD)),
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The family table
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A family parameter.
+
+    ``kind``: "number" (a finite int or float, or one of the symbolic strings in ``choices``),
+    "int" (restricted to ``choices`` when given), "bool", or "str" (one of ``choices``); numbers
+    and ints lie in [``minimum``, ``maximum``] where given. A ``multi``
+    parameter takes a list and contributes one case per value (a product with the other lists).
+    """
+
+    name: str
+    kind: str
+    multi: bool = True
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """One case family: its generator, ops, status (cases.md §1) and parameters."""
+
+    name: str
+    build: Callable[..., list[FamilyCase]]
+    ops: tuple[str, ...]
+    status: str = SCORED
+    params: tuple[Param, ...] = ()
+    dtypes: tuple[str, ...] = DTYPE_NAMES
+    # (op or None, pass or None) -> status, for parts of a family whose status differs.
+    overrides: Mapping[tuple[str | None, str | None], str] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return (self.build.__doc__ or "").strip().splitlines()[0]
+
+    def cases(self, dtype: Any, **params: Any) -> list[FamilyCase]:
+        """The family's cases in one dtype (every one, unsupported ones included)."""
+        return self.build(dtype, **params)
+
+    def status_of(self, op: str, pass_: str) -> str:
+        for key in ((op, pass_), (op, None), (None, pass_)):
+            if key in self.overrides:
+                return self.overrides[key]
+        return self.status
+
+
+def _p(name: str, kind: str, *choices: Any, multi: bool = True, minimum: float | None = None,
+       maximum: float | None = None) -> Param:
+    return Param(name, kind, multi, tuple(choices), minimum, maximum)
+
+
+_Overrides = Mapping[tuple[str | None, str | None], str]
+_LSE_SCORED: _Overrides = {(LOGSUMEXP, FORWARD): SCORED}
+_BACKWARD_CONVENTION: _Overrides = {(None, BACKWARD): CONVENTION}
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("smoke_small", smoke_small, ALL_OPS),
+    Family("uniform_row", uniform_row, ALL_OPS, params=(
+        _p("C", "int", minimum=1), _p("c", "number"), _p("mix", "int", multi=False, minimum=0))),
+    Family("large_offset", large_offset, ALL_OPS, params=(
+        _p("c", "number", "0.9max"), _p("C", "int", 2, 3))),
+    Family("random_normal", random_normal, ALL_OPS, params=(
+        _p("sigma", "number", minimum=0), _p("C", "int", minimum=1),
+        _p("rows", "int", multi=False, minimum=1),
+        _p("anchor", "bool", multi=False))),
+    Family("catastrophic_condition", catastrophic_condition, LSE_CE_OPS, params=(
+        _p("kind", "str", "0,-30", "c,c-1e-3", "near_lse"),)),
+    Family("dominant_logit", dominant_logit, LSE_CE_OPS, params=(
+        _p("gap", "number", "g_1", "-L_sub", minimum=0), _p("C", "int", minimum=2))),
+    Family("vjp_dominant_gap", vjp_dominant_gap, ALL_OPS, params=(
+        _p("gap", "number", "g_vjp", minimum=0),)),
+    Family("two_class_scan", two_class_scan, LSE_CE_OPS, params=(
+        _p("n_gaps", "int", multi=False, minimum=2),)),
+    Family("overflow_edge", overflow_edge, ALL_OPS),
+    Family("row_near_max", row_near_max, ALL_OPS, params=(
+        _p("kind", "str", "max,max,max", "tf_testOverflow"),)),
+    Family("underflow_tail", underflow_tail, (SOFTMAX, LOG_SOFTMAX, DENSE_CE, SPARSE_CE),
+           params=(_p("C", "int", 2, 4), _p("mix", "int", multi=False, minimum=0))),
+    Family("all_neg_inf", all_neg_inf, ALL_OPS, CONVENTION, (_p("C", "int", minimum=1),),
+           overrides=_LSE_SCORED),
+    Family("partial_neg_inf", partial_neg_inf, ALL_OPS, params=(
+        _p("kind", "str", "0,-inf,1,-inf", "causal", "-inf,2.5,-inf"),)),
+    Family("soft_label_neg_inf_zero_label", soft_label_neg_inf_zero_label, (DENSE_CE,),
+           CONVENTION, (_p("kind", "str", "C3", "onehot"),)),
+    Family("neg_inf_at_target", neg_inf_at_target, CE_OPS, params=(
+        _p("kind", "str", "C3", "signed"),), overrides=_BACKWARD_CONVENTION),
+    Family("pos_inf", pos_inf, ALL_OPS, CONVENTION, (_p("C", "int", 2, 3),),
+           overrides=_LSE_SCORED),
+    Family("nan_in_row", nan_in_row, ALL_OPS, params=(_p("mix", "int", multi=False, minimum=0),)),
+    Family("masked_large_values", masked_large_values, ALL_OPS, params=(
+        _p("mask", "str", *MASKS),)),
+    Family("single_class", single_class, ALL_OPS, params=(
+        _p("kind", "str", "values", "tf"),)),
+    Family("empty_axis", empty_axis, ALL_OPS, CONVENTION),
+    Family("empty_batch", empty_batch, (*ALL_OPS, TORCH_CE), params=(
+        _p("reduction", "str", "none", "sum", "mean"),)),
+    Family("labels_out_of_range", labels_out_of_range, (SPARSE_CE,), ERROR_EXPECTED, (
+        _p("tf", "bool", multi=False), _p("label", "int"))),
+    Family("all_ignored", all_ignored, (TORCH_CE,), CONVENTION, (
+        _p("ignore_index", "int"), _p("weight", "bool"),
+        _p("reduction", "str", "mean", "sum", "none"),
+        _p("ignored", "str", "all", "partly"))),
+    Family("label_smoothing_weight_ignore", label_smoothing_weight_ignore, (TORCH_CE,), params=(
+        _p("eps", "number", minimum=0, maximum=1), _p("weight", "bool"),
+        _p("reduction", "str", "none", "mean", "sum"), _p("target", "str", "index", "prob"),
+        _p("errors", "bool", multi=False))),
+    Family("soft_labels_off_simplex", soft_labels_off_simplex, (DENSE_CE,), params=(
+        _p("kind", "str", "C4", "tf"),)),
+    Family("long_row_low_precision", long_row_low_precision, (*ALL_OPS, TORCH_CE),
+           params=(_p("C", "int", minimum=1), _p("rows", "int", multi=False, minimum=1)),
+           dtypes=LOW_PRECISION),
+    Family("tied_max_low_precision", tied_max_low_precision, (LOG_SOFTMAX, DENSE_CE, SPARSE_CE),
+           params=(_p("row", "str", "zeros", "1,1,0", "2,2,2,-1"), _p("C", "int", minimum=1)),
+           dtypes=LOW_PRECISION),
+    Family("large_array_grad_fp16", large_array_grad_fp16, (LOG_SOFTMAX,),
+           params=(_p("C", "int", minimum=1),), dtypes=("float16",)),
+)}
+
+
+# --------------------------------------------------------------------------------------------
+# Suite -> CaseInput
+# --------------------------------------------------------------------------------------------
+
+
+def case_inputs(case: FamilyCase, ops: Iterable[str] | None = None) -> Iterator[CaseInput]:
+    """The per-op records of one family case, for ``ops`` (default: all the family's ops)."""
+    family = FAMILIES[case.family]
+    wanted = set(family.ops if ops is None else ops) & set(family.ops)
+    for op in OPS:
+        if op not in wanted:
+            continue
+        fwd, bwd = case.calls.get((op, FORWARD)), case.calls.get((op, BACKWARD))
+        if fwd is None and bwd is None:
+            continue
+        spec = OPS[op]
+        inputs = {"x": case.x}
+        for name in spec.inputs[1:]:
+            value = case.labels if name == "labels" else case.targets
+            assert value is not None, f"{case.case_id}: {op} needs {name}"
+            inputs[name] = value
+        first = fwd if fwd is not None else bwd
+        options = dict(first.options) if op == TORCH_CE and first is not None else {}
+        statuses = []
+        for pass_, call in ((FORWARD, fwd), (BACKWARD, bwd)):
+            if any(c is not None and c.expect_error for c in (fwd, call)):
+                statuses.append(ERROR_EXPECTED)
+            else:
+                statuses.append(case.status or family.status_of(op, pass_))
+        yield CaseInput(
+            case.case_id, case.family, op, case.dtype, inputs, options,
+            case.cotangent if spec.random_cotangent else None, statuses[0], case.unsupported,
+            statuses[1] if statuses[1] != statuses[0] else None,
+        )
+
+
+def generate(suite: Suite) -> Iterator[CaseInput]:
+    """Every case of a suite, per op, in a deterministic order (entry, dtype, case, op).
+
+    The cases of a family are built one dtype at a time, as the iteration reaches them.
+
+    A (case id, dtype, op) that an earlier entry already produced is not repeated.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    for entry in suite.entries:
+        family = FAMILIES[entry.family]
+        for dtype in entry.dtypes or family.dtypes:
+            for case in family.cases(dtype, **entry.params):
+                for record in case_inputs(case, entry.ops or family.ops):
+                    key = (record.case_id, record.dtype, record.op)
+                    if key not in seen:
+                        seen.add(key)
+                        yield record

@@ -1,0 +1,442 @@
+"""The results store: a run directory with ``run.json`` and an append-only ``results.jsonl``.
+
+``run.json`` says what was run, where and when (schema version, run id, suite, times, harness
+version, git commit, environment). ``results.jsonl`` holds one JSON object per (implementation,
+op, pass, case, dtype, device), written, flushed and fsynced as soon as it is known, so a killed
+run loses nothing already measured and ``--resume`` continues where it stopped. ``load`` is the
+one way code reads results: a typed pandas DataFrame, one row per record. JSON only, never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from harness import __version__, environment
+from harness.errors import StoreError
+
+__all__ = [
+    "FIELDS",
+    "KEY_FIELDS",
+    "RESULTS_FILE",
+    "RUN_FILE",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "TIMING_FIELDS",
+    "Field",
+    "RunDirectory",
+    "load",
+]
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.jsonl"
+STATUSES = ("ok", "error", "crash", "timeout", "unsupported", "unavailable")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One record field: name, kind (str, float, int, bool, json) and meaning."""
+
+    name: str
+    kind: str
+    description: str
+
+
+FIELDS: tuple[Field, ...] = (
+    # identity
+    Field("implementation", "str", "registry name, e.g. torch.nn.functional.softmax@compile"),
+    Field("framework", "str", "numpy, scipy, torch, tensorflow, jax or a plugin's framework"),
+    Field("op", "str", "softmax, log_softmax, logsumexp, softmax_cross_entropy, ..."),
+    Field("pass", "str", "forward or backward"),
+    Field("device", "str", "cpu or cuda"),
+    Field("dtype", "str", "float16, bfloat16, float32 or float64 (the case's dtype)"),
+    Field("case", "str", "case id, family[key=value,...]"),
+    Field("case_family", "str", "case family (cases.md)"),
+    Field("case_status", "str", "scored, convention or error-expected"),
+    Field("shape", "json", "input shape, a list of ints"),
+    Field("status", "str", "ok, error, crash, timeout, unsupported or unavailable"),
+    Field("message", "str", "the runner's reason or error text ('' when none)"),
+    # accuracy (harness.scoring)
+    Field("verdict", "str", "pass, inaccurate, nan_where_finite, ... (docs/scoring.md)"),
+    Field("accuracy_class", "str", "correctly_rounded, faithful, within_bound, outside_bound"),
+    Field("max_ulp", "float", "largest ULP error in the output dtype"),
+    Field("p99_ulp", "float", "99th percentile ULP error"),
+    Field("mean_ulp", "float", "mean ULP error"),
+    Field("max_rel", "float", "largest relative error"),
+    Field("bound_ratio", "float", "max over rows of error / BHH bound (u of the dtype)"),
+    Field("bound_ratio_f32acc", "float", "same with float32's u plus the final half-ulp "
+          "(float16/bfloat16 only)"),
+    Field("limit_ratio", "float", "max over elements of error / verdict limit (> 1: inaccurate)"),
+    Field("ulp_limit", "float", "the verdict limit, in ulps, at the element of limit_ratio"),
+    Field("sum_err_ulp", "float", "softmax: max |sum p - 1| in ulps of 1"),
+    Field("grad_row_sum", "float", "backward: max |row sum - exact row sum|"),
+    Field("counts", "json", "special-value classes and their counts"),
+    Field("n_scored", "int", "elements that entered the ULP statistics"),
+    Field("worst_index", "json", "index of the element that decided the verdict"),
+    Field("worst_row", "json", "input row of that element (non-finite values as strings)"),
+    Field("expected", "str", "correctly rounded value there"),
+    Field("exact", "str", "exact value there, rounded to float64"),
+    Field("got", "str", "the implementation's value there"),
+    Field("output_dtype", "str", "dtype the implementation returned"),
+    Field("convention", "str", "what the implementation did on convention rows"),
+    Field("convention_reference", "str", "what the reference does there"),
+    Field("follows_convention", "bool", "the reference's convention or a listed alternative"),
+    Field("score_message", "str", "why the verdict is what it is"),
+    # timing (filled by the timing runner; null until then)
+    Field("median_s", "float", "median time per call"),
+    Field("iqr_s", "float", "interquartile range of the time per call"),
+    Field("rounds", "int", "timed rounds"),
+    Field("gbps", "float", "bytes moved per second / 1e9"),
+    Field("roofline_fraction", "float", "share of the measured copy roofline"),
+    Field("peak_bytes", "int", "peak device memory of the call"),
+    Field("wall_s", "float", "wall time of the task, scoring excluded"),
+)
+FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+KEY_FIELDS: tuple[str, ...] = ("implementation", "op", "pass", "case", "dtype", "device")
+TIMING_FIELDS: tuple[str, ...] = ("median_s", "iqr_s", "rounds", "gbps", "roofline_fraction",
+                                  "peak_bytes")
+# Columns `load` adds from run.json to every row, so that several runs merge.
+RUN_COLUMNS: tuple[str, ...] = ("run_id", "machine_fingerprint")
+_PANDAS_DTYPES = {"str": "string", "float": "float64", "int": "Int64", "bool": "boolean",
+                  "json": "object"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars and arrays unwrapped, NaN and infinities as null."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _git_commit(start: Path | None = None) -> str | None:
+    """The commit of the source tree, read from .git files (no git process); None if unknown."""
+    root = start or Path(__file__).resolve().parents[1]
+    git = root / ".git"
+    try:
+        if git.is_file():  # a worktree or submodule: "gitdir: <path>"
+            target = git.read_text().strip().removeprefix("gitdir:").strip()
+            git = (root / target).resolve()
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head or None
+        ref = head.removeprefix("ref:").strip()
+        for base in (git, _common_dir(git)):
+            ref_file = base / ref
+            if ref_file.is_file():
+                return ref_file.read_text().strip() or None
+            packed = base / "packed-refs"
+            if packed.is_file():
+                for line in packed.read_text().splitlines():
+                    sha, _, name = line.partition(" ")
+                    if name.strip() == ref:
+                        return sha
+    except OSError:
+        return None
+    return None
+
+
+def _common_dir(git: Path) -> Path:
+    common = git / "commondir"
+    try:
+        return (git / common.read_text().strip()).resolve() if common.is_file() else git
+    except OSError:
+        return git
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    text = json.dumps(_jsonable(data), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_run_json(path: Path) -> dict[str, Any]:
+    file = path / RUN_FILE
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        kind = "does not exist" if not path.exists() else f"is not a run directory (no {RUN_FILE})"
+        raise StoreError(f"{path} {kind}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        run = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{file} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                         "the run directory is damaged") from None
+    if not isinstance(run, dict):
+        raise StoreError(f"{file} does not hold a JSON object; the run directory is damaged")
+    version = run.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise StoreError(f"{file} has schema version {version!r}, but this softmax-bench "
+                         f"({__version__}) reads version {SCHEMA_VERSION}; use the softmax-bench "
+                         "version that wrote it, or re-run the suite")
+    return run
+
+
+def _parse_lines(file: Path, text: str) -> tuple[list[dict[str, Any]], int]:
+    """Records in ``text`` and the byte length of its clean part (a torn last line dropped)."""
+    records: list[dict[str, Any]] = []
+    lines = text.split("\n")
+    clean = 0
+    for number, line in enumerate(lines, start=1):
+        last = number == len(lines)
+        if not line.strip():
+            if not last:
+                clean += len(line.encode()) + 1
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            if last or (number == len(lines) - 1 and not lines[-1]):
+                break  # the torn or unfinished last line of an interrupted run
+            raise StoreError(f"{file}:{number} is not a JSON object ({exc}); the results file "
+                             "is damaged") from None
+        if last:
+            break  # valid JSON without its newline: still an unfinished write, rewrite it
+        records.append(record)
+        clean += len(line.encode()) + 1
+    return records, clean
+
+
+class RunDirectory:
+    """One run's directory: create or resume it, append records, finish it."""
+
+    def __init__(self, path: Path, run: dict[str, Any]) -> None:
+        self.path = path
+        self._run = run
+        self._fh: IO[str] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return str(self._run["run_id"])
+
+    @property
+    def run(self) -> dict[str, Any]:
+        """A copy of run.json as last written."""
+        copy: dict[str, Any] = json.loads(json.dumps(self._run))
+        return copy
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / RESULTS_FILE
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], meta: Mapping[str, Any], *,
+               env: Mapping[str, Any] | None = None) -> RunDirectory:
+        """Start a new run in ``path`` (created; must be missing or empty) and write run.json.
+
+        ``meta`` holds ``suite`` and anything else worth keeping (options, implementations);
+        ``run_id`` and ``frameworks_settings`` are taken from it when present. ``env`` replaces
+        ``environment.capture()`` (tests).
+        """
+        directory = Path(path)
+        if directory.exists():
+            if not directory.is_dir():
+                raise StoreError(f"{directory} exists and is not a directory; choose another --out")
+            if any(directory.iterdir()):
+                raise StoreError(f"{directory} already holds files; use --resume to continue "
+                                 "that run, or choose another --out")
+        meta = dict(meta)
+        run_id = str(meta.pop("run_id", "") or
+                     f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}")
+        settings = meta.pop("frameworks_settings", None)
+        run: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id,
+            "suite": meta.pop("suite", None),
+            "started_at": _now(),
+            "ended_at": None,
+            "harness_version": __version__,
+            "git_commit": _git_commit(),
+            "environment": dict(env) if env is not None else environment.capture(settings),
+            "meta": meta,
+        }
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            _write_json_atomic(directory / RUN_FILE, run)
+            (directory / RESULTS_FILE).touch()
+        except OSError as exc:
+            raise StoreError(f"cannot write run directory {directory}: "
+                             f"{exc.strerror or exc}; choose a writable --out") from None
+        return cls(directory, _jsonable(run))
+
+    @classmethod
+    def open_for_resume(cls, path: str | os.PathLike[str]) -> RunDirectory:
+        """Reopen an interrupted run; a torn last line of results.jsonl is cut off cleanly."""
+        directory = Path(path)
+        run = _read_run_json(directory)
+        results = directory / RESULTS_FILE
+        try:
+            raw = results.read_bytes() if results.exists() else b""
+            _, clean = _parse_lines(results, raw.decode("utf-8", errors="replace"))
+            if clean != len(raw):
+                with results.open("r+b") as fh:
+                    fh.truncate(clean)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            elif not results.exists():
+                results.touch()
+        except OSError as exc:
+            raise StoreError(f"cannot resume {directory}: {exc.strerror or exc}") from None
+        run.setdefault("resumed_at", [])
+        run["resumed_at"] = [*run["resumed_at"], _now()]
+        store = cls(directory, run)
+        store._write_run()
+        return store
+
+    def _write_run(self) -> None:
+        try:
+            _write_json_atomic(self.path / RUN_FILE, self._run)
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.path / RUN_FILE}: {exc.strerror or exc}"
+                             ) from None
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Add one record (one JSON line), flushed and fsynced before returning.
+
+        Missing schema fields are written as null; extra fields are kept. The key fields
+        (``KEY_FIELDS``) and ``status`` must be present.
+        """
+        missing = [k for k in (*KEY_FIELDS, "status") if record.get(k) is None]
+        if missing:
+            raise ValueError(f"record lacks {', '.join(missing)}: {dict(record)!r:.200}")
+        if record["status"] not in STATUSES:
+            raise ValueError(f"record status {record['status']!r} is not one of {STATUSES}")
+        full = {f.name: None for f in FIELDS}
+        full.update(_jsonable(record))
+        line = json.dumps(full, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        try:
+            if self._fh is None:
+                self._fh = self.results_path.open("a", encoding="utf-8")
+            self._fh.write(line + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise StoreError(f"cannot append to {self.results_path}: {exc.strerror or exc}"
+                             ) from None
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The records written so far (a torn last line is skipped)."""
+        try:
+            text = self.results_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return iter(())
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.results_path}: {exc.strerror or exc}") from None
+        return iter(_parse_lines(self.results_path, text)[0])
+
+    def finished_keys(self) -> set[tuple[str, ...]]:
+        """(implementation, op, pass, case, dtype, device) of every record already stored."""
+        return {tuple(str(r.get(k)) for k in KEY_FIELDS) for r in self.records()}
+
+    def finish(self, end_meta: Mapping[str, Any] | None = None) -> None:
+        """Record the end time (and ``end_meta``) in run.json, atomically; close the results."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        end = dict(end_meta or {})
+        settings = end.pop("frameworks_settings", None) or end.pop("framework_settings", None)
+        if settings:
+            env = self._run.setdefault("environment", {})
+            env["frameworks_settings"] = {**env.get("frameworks_settings", {}), **settings}
+        self._run["ended_at"] = _now()
+        self._run["end"] = _jsonable(end)
+        self._write_run()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _run_paths(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+               ) -> list[Path]:
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        return [Path(path_or_paths)]
+    return [Path(p) for p in path_or_paths]
+
+
+def _read_records(directory: Path) -> list[dict[str, Any]]:
+    file = directory / RESULTS_FILE
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StoreError(f"{file} is missing; the run directory is damaged") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"cannot read {file}: {exc}") from None
+    return _parse_lines(file, text)[0]
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for f in FIELDS:
+        if f.name not in frame.columns:
+            frame[f.name] = pd.Series([None] * len(frame), dtype=object)
+        dtype = _PANDAS_DTYPES[f.kind]
+        column = frame[f.name]
+        if f.kind == "float":
+            frame[f.name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        elif f.kind == "int":
+            frame[f.name] = pd.to_numeric(column, errors="coerce").astype("Int64")
+        elif f.kind == "json":
+            frame[f.name] = column.astype(object)
+        else:
+            frame[f.name] = column.astype(dtype)
+    for name in RUN_COLUMNS:
+        frame[name] = frame[name].astype("string")
+    ordered = [f.name for f in FIELDS] + list(RUN_COLUMNS)
+    return frame[ordered + [c for c in frame.columns if c not in ordered]]
+
+
+def load(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+         ) -> pd.DataFrame:
+    """All records of one or several run directories: one typed row per record.
+
+    Every row carries its run's ``run_id`` and ``machine_fingerprint``, so runs from several
+    machines merge into one table. A missing or damaged run raises ``StoreError`` naming the file.
+    """
+    rows: list[dict[str, Any]] = []
+    for directory in _run_paths(path_or_paths):
+        run = _read_run_json(directory)
+        env = run.get("environment") or {}
+        extra = {"run_id": run.get("run_id"),
+                 "machine_fingerprint": env.get("machine_fingerprint")}
+        rows.extend({**record, **extra} for record in _read_records(directory))
+    frame = pd.DataFrame(rows, columns=None if rows else [*(f.name for f in FIELDS),
+                                                          *RUN_COLUMNS])
+    return _typed(frame)
