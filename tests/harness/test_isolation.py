@@ -17,8 +17,7 @@ raises = broken_plugins:factory_that_raises
 missing = no_such_module:plugins
 """
 
-SUITE = """[suite]
-name = "isolation"
+SUITE = """name = "isolation"
 description = "one small case for the isolation tests"
 
 [[cases]]
@@ -70,7 +69,7 @@ def test_broken_plugins_are_recorded_and_the_run_completes(plugin_site: Path,
     assert "plugin raises: raised ImportError" in errors
     assert "plugin missing: cannot load" in errors
     run_json = json.loads((path / "run.json").read_text())
-    assert run_json["plugin_errors"] == plan.plugin_errors
+    assert run_json["meta"]["plugin_errors"] == plan.plugin_errors
 
 
 def test_resume_finishes_without_redoing(plugin_site: Path, tmp_path: Path) -> None:
