@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import cases as cases_mod
 from harness import arrays_io, results, scoring, suites
+from harness import cases as cases_mod
 from harness.errors import ConfigError
 from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD, OPS
