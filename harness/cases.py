@@ -1117,9 +1117,8 @@ def case_inputs(case: FamilyCase, ops: Iterable[str] | None = None) -> Iterator[
 def generate(suite: Suite) -> Iterator[CaseInput]:
     """Every case of a suite, per op, in a deterministic order (entry, dtype, case, op).
 
-    The cases of a family are built one dtype at a time, as the iteration reaches them.
-
-    A (case id, dtype, op) that an earlier entry already produced is not repeated.
+    Cases are built lazily, one family and dtype at a time. A (case id, dtype, op) that an
+    earlier entry already produced is not repeated (the id determines the inputs).
     """
     seen: set[tuple[str, str, str]] = set()
     for entry in suite.entries:

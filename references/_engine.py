@@ -458,8 +458,6 @@ def _prepare(p: Problem) -> _Prepared:
 def _c_max(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sum y) - y_i K at maximum entries as hi + lo within err (0 where exact); see
     dense_ce_grad."""
-    import math
-
     assert p.y is not None
     hi, lo, err = np.zeros(p.x.shape), np.zeros(p.x.shape), np.zeros(p.x.shape)
     if not p.x.size:
@@ -468,19 +466,17 @@ def _c_max(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     finite = np.isfinite(p.x)
     m = np.where(finite, p.x, -np.inf).max(axis=-1, keepdims=True)
     is_max = (p.x == m) & finite
+    labels = exact_q if exact_q is not None else FloatLabels(p.y)
+    row_sums: dict[int, Fraction] = {}  # exact sum y per row, once: O(C) per row, not per entry
+    counts = is_max.sum(axis=-1)
     for i, j in zip(*np.nonzero(is_max), strict=True):
-        k = int(is_max[i].sum())
-        if exact_q is not None:
-            c = exact_q.row_sum(i) - exact_q.value(i, j) * k
-            hi[i, j], lo[i, j], _ = round_fraction(c)
-            rest = c - Fraction(hi[i, j]) - Fraction(lo[i, j]) if np.isfinite(hi[i, j]) else 0
-            err[i, j] = 2 * abs(float(rest))
-            continue
-        terms = list(p.y[i]) + [-float(p.y[i, j])] * k
-        # math.fsum is correctly rounded, so each call peels off the next part exactly
-        hi[i, j] = math.fsum(terms)
-        lo[i, j] = math.fsum(terms + [-hi[i, j]])
-        err[i, j] = 2 * abs(math.fsum(terms + [-hi[i, j], -lo[i, j]]))
+        k = int(counts[i])
+        if i not in row_sums:
+            row_sums[i] = labels.row_sum(int(i))
+        c = row_sums[i] - labels.value(int(i), int(j)) * k
+        hi[i, j], lo[i, j], _ = round_fraction(c)
+        rest = c - Fraction(hi[i, j]) - Fraction(lo[i, j]) if np.isfinite(hi[i, j]) else 0
+        err[i, j] = 2 * abs(float(rest))
     return hi, lo, err
 
 
