@@ -193,7 +193,7 @@ def _scaled_distance(
     base = np.where(spurious, sign * fmt.max_finite, y)
     extra = np.where(spurious, sign * fmt.half_ulp_at_max, 0.0)
     unit = ulp(zhat, fmt)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         distance = np.abs(((base - hi) - lo) + extra) / unit
         overflowed = ~np.isfinite(distance)
         if overflowed.any():
