@@ -1,0 +1,56 @@
+"""`softmax-bench run` and `compare` end to end on a tiny suite (NumPy only, no framework)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+SUITE = """name = "tiny"
+[[cases]]
+family = "large_offset"
+dtypes = ["float32"]
+ops = ["softmax"]
+"""
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(SUITE)
+    return path
+
+
+def test_run_then_compare(suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    args = ["run", "--suite", str(suite), "--impl", "numpy.softmax_*", "--out", str(out),
+            "--quiet", "--no-report"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"run directory: {out}" in printed
+    assert (out / "run.json").exists() and (out / "results.jsonl").exists()
+    assert main(["compare", str(out), str(out)]) == 0
+    assert "no regressions" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "nope"], "unknown suite 'nope'"),
+    (["--impl", "zzz*"], "--impl 'zzz*' matches no implementation"),
+    (["--out", "/proc/softmax-bench-cannot-write"], "cannot write run directory"),
+])
+def test_user_mistakes_are_one_line_and_exit_2(args: list[str], message: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--quiet", "--no-report", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_malformed_suite_names_file_line_and_key(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[[cases]]\nfamily = "smoke_small"\ndtypes = ["float8"]\n')
+    assert main(["run", "--suite", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{bad}:4: cases[0].dtypes: unknown dtype 'float8'" in err
