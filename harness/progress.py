@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,8 +16,7 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[int, int, str], Non
         return
     columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.description}", style="dim"))
-    with Progress(*columns, transient=False, console=None,
-                  disable=not sys.stderr.isatty() and False) as bar:
+    with Progress(*columns, transient=False) as bar:
         task = bar.add_task("starting", total=None)
 
         def update(done: int, total: int, what: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,6 +253,3 @@ def run_suite(opts: RunOptions, progress: Callable[[int, int, str], None] | None
     store.finish({"counts": counts, "framework_settings": runner.settings})
     return opts.out, counts, plan
 
-
-def iter_names(plan: Plan) -> Iterable[str]:
-    return (i["name"] for i in plan.implementations)
