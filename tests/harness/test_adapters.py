@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,24 +34,6 @@ UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 def fw_params(frameworks: tuple[str, ...] = ADAPTER_FRAMEWORKS) -> list[Any]:
     return [pytest.param(f, id=f, marks=[pytest.mark.framework] if f in HEAVY else [])
             for f in frameworks]
-
-
-@pytest.fixture(scope="module")
-def adapters() -> Iterator[Callable[[str], Adapter]]:
-    """One loaded adapter per framework for the module: TensorFlow's import is slow."""
-    cache: dict[str, Adapter] = {}
-
-    def get(framework: str) -> Adapter:
-        if framework not in cache:
-            adapter = get_adapter(framework)
-            ok, reason = adapter.availability()
-            if not ok:
-                pytest.fail(f"{framework} is required here (CI installs every framework): "
-                            f"{reason}")
-            cache[framework] = adapter
-        return cache[framework]
-
-    yield get
 
 
 def special_values(dtype: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from harness.adapters import Adapter, NotDifferentiable, get_adapter
+from harness.adapters import Adapter, NotDifferentiable
 from harness.impls import CompiledFn, mode_of
 from harness.registry import BUILTIN_MODULES, FRAMEWORKS, Implementation, builtin_implementations
 
@@ -123,24 +123,6 @@ def test_composed_and_fused_cross_entropy(framework: str) -> None:
 
 
 # -- running ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def adapters() -> Iterator[Callable[[str], Adapter]]:
-    """One loaded adapter per framework for the whole module (TensorFlow's import is slow)."""
-    cache: dict[str, Adapter] = {}
-
-    def get(framework: str) -> Adapter:
-        if framework not in cache:
-            adapter = get_adapter(framework)
-            ok, reason = adapter.availability()
-            if not ok:
-                pytest.fail(f"{framework} is required here (CI installs every framework): "
-                            f"{reason}")
-            cache[framework] = adapter
-        return cache[framework]
-
-    yield get
-
 
 def case_inputs(op: str, dtype: str, shape: tuple[int, ...] = (3, C), seed: int = 0
                 ) -> dict[str, np.ndarray]:
