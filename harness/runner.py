@@ -8,10 +8,13 @@ unsupported or unavailable, each with its reason.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
+import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ class RunOptions:
     out: Path = Path("runs/latest")
     resume: bool = False
     threads: int | None = None
+    jobs: int = 2  # framework workers running at once
 
 
 @dataclass
@@ -72,6 +76,8 @@ def _applies(impl: dict[str, Any], case: cases_mod.CaseInput) -> bool:
 
 def make_plan(opts: RunOptions, catalog: dict[str, Any] | None = None) -> Plan:
     """Every (implementation, case, pass) the options select, in a stable order."""
+    if opts.jobs < 1:
+        raise ConfigError(f"--jobs {opts.jobs}: must be at least 1")
     suite = suites.get_suite(opts.suite)
     catalog = catalog or list_implementations()
     impls = [i for i in catalog["implementations"] if opts.device in i["devices"]]
@@ -90,10 +96,15 @@ def make_plan(opts: RunOptions, catalog: dict[str, Any] | None = None) -> Plan:
 
 
 class References:
-    """Exact answers per (case, op, pass, dtype), computed once and shared."""
+    """Exact answers per (case, op, pass, dtype), computed once and shared.
+
+    ``lock`` serialises everything that touches a reference: mpmath's working precision is
+    global state, and results evaluate lazily, so scoring holds the lock too.
+    """
 
     def __init__(self) -> None:
         self._memo: dict[tuple[str, ...], Any] = {}
+        self.lock = threading.RLock()
 
     def get(self, case: cases_mod.CaseInput, pass_: str) -> Any:
         key = (case.case_id, case.op, pass_, case.dtype)
@@ -107,55 +118,79 @@ class References:
 
 
 class Runner:
-    """Executes a plan into a run directory."""
+    """Executes a plan into a run directory.
+
+    ``opts.jobs`` threads take implementations off one queue, each through its own worker
+    process (a thread that moves on to another framework replaces its worker), so several
+    implementations, of one framework or of several, run at once; each implementation's tasks
+    stay in plan order. Every case runs alone, at its own
+    shape: stacking the rows of several cases into one call was tried and changes results
+    (TensorFlow's and XLA's float32 kernels round a row differently depending on the batch
+    size, vectorised versus remainder loops), so a record would not be reproducible alone.
+    """
 
     def __init__(self, opts: RunOptions, plan: Plan, store: results.RunDirectory,
                  progress: Callable[[int, int, str], None] | None = None):
         self.opts, self.plan, self.store = opts, plan, store
         self.references = References()
-        self.progress = progress or (lambda done, total, what: None)
+        self._progress = progress or (lambda done, total, what: None)
         self._tmp = tempfile.TemporaryDirectory(prefix="softmax-bench-")
         self._inputs: dict[tuple[str, str, str], str] = {}
         self.counts: dict[str, int] = defaultdict(int)
         self.settings: dict[str, Any] = {}
+        self._lock = threading.Lock()  # store, counts, progress and the input files
+        self._done = 0
+        self._serial = itertools.count()
 
-    def _inputs_path(self, case: cases_mod.CaseInput) -> str:
-        key = (case.case_id, case.op, case.dtype)
-        if key not in self._inputs:
-            path = Path(self._tmp.name) / f"in{len(self._inputs)}.npz"
-            arrays = dict(case.inputs)
-            if case.cotangent is not None:
-                arrays["cotangent"] = case.cotangent
-            arrays_io.save(path, arrays)
-            self._inputs[key] = str(path)
-        return self._inputs[key]
+    # -- shared state (called from every framework's thread) -----------------------------------
+
+    def _advance(self, n: int, what: str) -> None:
+        with self._lock:
+            self._done += n
+            self._progress(self._done, len(self.plan.tasks), what)
 
     def _emit(self, task: Task, fields: dict[str, Any]) -> None:
         record = {**task.record_base(self.opts.device), "message": "", **fields}
-        self.store.append(record)
-        self.counts[record["status"]] += 1
+        with self._lock:
+            self.store.append(record)
+            self.counts[record["status"]] += 1
+            self._done += 1
+            self._progress(self._done, len(self.plan.tasks),
+                           f"{task.impl['name']} {task.case.case_id} {task.case.dtype} "
+                           f"{task.pass_}")
 
-    def _finish_ok(self, task: Task, out_path: str) -> dict[str, Any]:
-        actual = arrays_io.load(out_path)["out"]
-        Path(out_path).unlink(missing_ok=True)
-        reference = self.references.get(task.case, task.pass_)
-        return scoring.score_outcome(
-            op=task.case.op, pass_=task.pass_, dtype=task.case.dtype, actual=actual,
-            reference=reference, inputs=task.case.inputs,
-            case_status=task.case.status_for(task.pass_), family=task.case.family, raised=None,
-            cotangent=task.case.cotangent)
+    def _new_path(self, stem: str) -> str:
+        return str(Path(self._tmp.name) / f"{stem}{next(self._serial)}.npz")
 
-    def _outcome(self, task: Task, reply: Reply) -> dict[str, Any]:
+    def _inputs_path(self, case: cases_mod.CaseInput) -> str:
+        key = (case.case_id, case.op, case.dtype)
+        with self._lock:
+            if key not in self._inputs:
+                path = self._new_path("in")
+                arrays_io.save(path, _case_arrays(case))
+                self._inputs[key] = path
+            return self._inputs[key]
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _score(self, task: Task, actual: np.ndarray | None, raised: str | None) -> dict[str, Any]:
+        case = task.case
+        with self.references.lock:
+            return scoring.score_outcome(
+                op=case.op, pass_=task.pass_, dtype=case.dtype, actual=actual,
+                reference=self.references.get(case, task.pass_), inputs=case.inputs,
+                case_status=case.status_for(task.pass_), family=case.family, raised=raised,
+                cotangent=case.cotangent)
+
+    def _outcome(self, task: Task, reply: Reply, out_path: str) -> dict[str, Any]:
         if reply.status == "ok":
-            return {"status": "ok", **self._finish_ok(task, self._out_path)}
+            actual = arrays_io.load(out_path)["out"]
+            Path(out_path).unlink(missing_ok=True)
+            return {"status": "ok", **self._score(task, actual, None)}
         if reply.status == "error":
             # an exception can be the expected behaviour (labels out of range, conventions)
-            judged = scoring.score_outcome(
-                op=task.case.op, pass_=task.pass_, dtype=task.case.dtype, actual=None,
-                reference=self.references.get(task.case, task.pass_), inputs=task.case.inputs,
-                case_status=task.case.status_for(task.pass_), family=task.case.family,
-                raised=reply.message, cotangent=task.case.cotangent)
-            return {"status": "error", "message": reply.message, **judged}
+            return {"status": "error", "message": reply.message,
+                    **self._score(task, None, reply.message)}
         return {"status": reply.status, "message": reply.message, "verdict": reply.status}
 
     def _skip_reason(self, task: Task) -> str | None:
@@ -167,65 +202,123 @@ class Runner:
             return "no autodiff: forward only"
         return None
 
+    # -- execution -----------------------------------------------------------------------------
+
     def run(self) -> dict[str, int]:
         done_keys = self.store.finished_keys() if self.opts.resume else set()
-        by_framework: dict[str, list[Task]] = defaultdict(list)
-        for task in self.plan.tasks:
-            by_framework[task.impl["framework"]].append(task)
-        total = len(self.plan.tasks)
-        done = 0
         statuses = {s.name: s for s in framework_statuses()}
-        env = {"SOFTMAX_BENCH_THREADS": str(self.opts.threads)} if self.opts.threads else {}
-        for framework, tasks in by_framework.items():
-            pending = [t for t in tasks if _key(t, self.opts.device) not in done_keys]
-            done += len(tasks) - len(pending)
-            status = statuses.get(framework)
-            worker: Worker | None = None
-            if status is not None and not status.available:
-                unavailable = status.reason
-            else:
-                unavailable = ""
-            for task in pending:
-                self.progress(done, total, f"{task.impl['name']} {task.case.case_id} "
-                                           f"{task.case.dtype} {task.pass_}")
-                reason = self._skip_reason(task)
-                if unavailable:
-                    self._emit(task, {"status": "unavailable", "message": unavailable,
-                                      "verdict": "unavailable"})
-                elif reason:
-                    self._emit(task, {"status": "unsupported", "message": reason,
-                                      "verdict": "unsupported"})
-                else:
-                    if worker is None or not worker.alive:
-                        worker = Worker(framework, self.opts.device, env=env)
-                        self.settings.setdefault(framework, worker.hello.get("settings", {}))
-                        if not worker.hello.get("available"):
-                            unavailable = worker.hello.get("reason", "unavailable")
-                            self._emit(task, {"status": "unavailable", "message": unavailable,
-                                              "verdict": "unavailable"})
-                            done += 1
-                            continue
-                    self._emit(task, self._execute(worker, task))
-                done += 1
-            if worker is not None:
-                worker.close()
-        self.progress(total, total, "done")
-        self._tmp.cleanup()
+        # A unit is one implementation's tasks, in plan order; units of one framework are
+        # adjacent, so a worker process mostly serves one framework from start to end.
+        units: dict[tuple[str, str], list[Task]] = {}
+        for task in self.plan.tasks:
+            units.setdefault((task.impl["framework"], task.impl["name"]), []).append(task)
+        queue = deque(units.items())
+
+        def drain() -> None:
+            session: _WorkerSession | None = None
+            try:
+                while True:
+                    with self._lock:
+                        if not queue:
+                            return
+                        (framework, _), tasks = queue.popleft()
+                    if session is None or session.framework != framework:
+                        if session is not None:
+                            session.close()
+                        session = _WorkerSession(self, framework)
+                    self._run_unit(session, tasks, done_keys, statuses.get(framework))
+            finally:
+                if session is not None:
+                    session.close()
+
+        jobs = max(1, min(self.opts.jobs, len(units)))
+        try:
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="runner") as pool:
+                for future in [pool.submit(drain) for _ in range(jobs)]:
+                    future.result()  # re-raises a harness bug (a store error, say) here
+        finally:
+            self._tmp.cleanup()
+        self._progress(len(self.plan.tasks), len(self.plan.tasks), "done")
         return dict(self.counts)
 
-    def _execute(self, worker: Worker, task: Task) -> dict[str, Any]:
-        self._out_path = str(Path(self._tmp.name) / "out.npz")
-        message = {"type": "task", "id": 0, "impl": task.impl["name"], "pass": task.pass_,
-                   "dtype": task.case.dtype, "device": self.opts.device,
-                   "inputs_path": self._inputs_path(task.case), "out_path": self._out_path,
-                   "options": _json_options(task.case.options)}
+    def _run_unit(self, session: _WorkerSession, tasks: list[Task],
+                  done_keys: set[tuple[str, ...]], status: Any) -> None:
+        pending = [t for t in tasks if _key(t, self.opts.device) not in done_keys]
+        self._advance(len(tasks) - len(pending), session.framework)
+        for task in pending:
+            if status is not None and not status.available:
+                self._emit(task, {"status": "unavailable", "message": status.reason,
+                                  "verdict": "unavailable"})
+            elif reason := self._skip_reason(task):
+                self._emit(task, {"status": "unsupported", "message": reason,
+                                  "verdict": "unsupported"})
+            else:
+                self._emit(task, self._execute(session, task))
+
+    def _execute(self, session: _WorkerSession, task: Task) -> dict[str, Any]:
+        if session.unavailable:
+            return {"status": "unavailable", "message": session.unavailable,
+                    "verdict": "unavailable"}
+        out_path = self._new_path("out")
         start = time.perf_counter()
-        reply = worker.request(message, self.opts.timeout)
-        outcome = self._outcome(task, reply)
-        outcome["wall_s"] = time.perf_counter() - start
-        if reply.status in ("crash", "timeout"):
-            worker.kill()  # the next task starts a fresh worker
+        reply = session.request(_message(task, self.opts.device, self._inputs_path(task.case),
+                                         out_path), self.opts.timeout)
+        if session.unavailable:
+            return {"status": "unavailable", "message": session.unavailable,
+                    "verdict": "unavailable"}
+        wall = time.perf_counter() - start
+        outcome = self._outcome(task, reply, out_path)
+        outcome["wall_s"] = wall
         return outcome
+
+
+# Errors after which a process's device context is unusable (CUDA errors are sticky: every later
+# call fails the same way), so the worker is replaced before the next task.
+STICKY_ERRORS = ("CUDA error", "cudaError", "CUDA_ERROR", "CUBLAS_STATUS", "CUDNN_STATUS",
+                 "device-side assert", "illegal memory access")
+
+
+class _WorkerSession:
+    """The framework's worker process, (re)started on demand; a crash or hang kills it."""
+
+    def __init__(self, runner: Runner, framework: str):
+        self.runner, self.framework = runner, framework
+        self.worker: Worker | None = None
+        self.unavailable = ""
+        threads = runner.opts.threads
+        self.env = {"SOFTMAX_BENCH_THREADS": str(threads)} if threads else {}
+
+    def request(self, message: dict[str, Any], timeout: float) -> Reply:
+        if self.worker is None or not self.worker.alive:
+            self.worker = Worker(self.framework, self.runner.opts.device, env=self.env)
+            with self.runner._lock:
+                self.runner.settings.setdefault(self.framework,
+                                                self.worker.hello.get("settings", {}))
+            if not self.worker.hello.get("available"):
+                self.unavailable = self.worker.hello.get("reason", "unavailable")
+                return Reply("unavailable", self.unavailable)
+        reply = self.worker.request(message, timeout)
+        if reply.status in ("crash", "timeout") or (
+                reply.status == "error" and any(m in reply.message for m in STICKY_ERRORS)):
+            self.worker.kill()  # the next request starts a fresh worker
+        return reply
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+
+
+def _case_arrays(case: cases_mod.CaseInput) -> dict[str, np.ndarray]:
+    arrays = dict(case.inputs)
+    if case.cotangent is not None:
+        arrays["cotangent"] = case.cotangent
+    return arrays
+
+
+def _message(task: Task, device: str, inputs_path: str, out_path: str) -> dict[str, Any]:
+    return {"type": "task", "id": 0, "impl": task.impl["name"], "pass": task.pass_,
+            "dtype": task.case.dtype, "device": device, "inputs_path": inputs_path,
+            "out_path": out_path, "options": _json_options(task.case.options)}
 
 
 def _json_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +332,17 @@ def _key(task: Task, device: str) -> tuple[str, ...]:
 
 def run_suite(opts: RunOptions, progress: Callable[[int, int, str], None] | None = None,
               catalog: dict[str, Any] | None = None) -> tuple[Path, dict[str, int], Plan]:
-    """Plan, create (or resume) the run directory, execute, and finish it."""
+    """Plan, create (or resume) the run directory, execute, and finish it.
+
+    A throughput suite (``kind = "throughput"``) is timed by ``harness.throughput`` instead;
+    the plan returned then holds its implementations and plugin errors, and no accuracy tasks.
+    """
+    if suites.get_suite(opts.suite).kind == "throughput":
+        from harness import throughput
+
+        _, counts, timed = throughput.run_suite(opts, suites.get_suite(opts.suite), progress,
+                                                catalog)
+        return opts.out, counts, Plan([], timed.implementations, timed.plugin_errors)
     plan = make_plan(opts, catalog)
     meta = {"suite": opts.suite, "device": opts.device, "dtypes": list(opts.dtypes),
             "include": list(opts.include), "exclude": list(opts.exclude),

@@ -50,3 +50,13 @@ def malformed() -> list[Any]:
 
 def factory_that_raises() -> list[Implementation]:
     raise ImportError("a dependency of this plugin is missing")
+
+
+def _sticky_device_error(x: Any) -> Any:
+    # what a CUDA error looks like from PyTorch; the pid shows which worker process ran it
+    raise RuntimeError(f"CUDA error: an illegal memory access was encountered (pid {os.getpid()})")
+
+
+def sticky_plugins() -> list[Implementation]:
+    return [Implementation("sticky.cuda_error", "softmax", "numpy", _sticky_device_error,
+                           dtypes=F32, differentiable=False)]

@@ -39,6 +39,7 @@ def test_run_then_compare(suite: Path, tmp_path: Path, capsys: pytest.CaptureFix
     (["--suite", "nope"], "unknown suite 'nope'"),
     (["--impl", "zzz*"], "--impl 'zzz*' matches no implementation"),
     (["--out", "/proc/softmax-bench-cannot-write"], "cannot write run directory"),
+    (["--jobs", "0"], "--jobs 0: must be at least 1"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(args: list[str], message: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,3 +55,24 @@ def test_a_malformed_suite_names_file_line_and_key(tmp_path: Path,
     assert main(["run", "--suite", str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"{bad}:4: cases[0].dtypes: unknown dtype 'float8'" in err
+
+
+def test_frameworks_in_parallel_give_the_same_records_as_one_at_a_time(
+        tmp_path: Path) -> None:
+    """--jobs 2 runs NumPy's and SciPy's workers at once; every record is as with --jobs 1."""
+    from harness import results
+
+    suite = tmp_path / "two.toml"
+    suite.write_text('name = "two"\n[[cases]]\nfamily = "large_offset"\nops = ["softmax"]\n'
+                     '[[cases]]\nfamily = "smoke_small"\nops = ["softmax", "log_softmax"]\n')
+    frames = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["run", "--suite", str(suite), "--impl", "numpy.*softmax_shifted",
+                     "--impl", "scipy.special.*softmax", "--jobs", jobs, "--out", str(out),
+                     "--quiet", "--no-report"]) == 0
+        frame = results.load(out).drop(columns=["wall_s", "run_id"])
+        frames.append(frame.sort_values(list(results.KEY_FIELDS)).reset_index(drop=True))
+    assert set(frames[0]["framework"]) == {"numpy", "scipy"}
+    assert len(frames[0]) == len(frames[1]) > 0
+    assert frames[0].astype(str).equals(frames[1].astype(str))

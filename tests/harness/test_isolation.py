@@ -15,6 +15,7 @@ broken = broken_plugins:plugins
 malformed = broken_plugins:malformed
 raises = broken_plugins:factory_that_raises
 missing = no_such_module:plugins
+sticky = broken_plugins:sticky_plugins
 """
 
 SUITE = """name = "isolation"
@@ -97,3 +98,17 @@ def test_the_parent_never_imports_a_framework(plugin_site: Path, tmp_path: Path)
             "print(bad); assert not bad")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_sticky_device_error_replaces_the_worker(plugin_site: Path, tmp_path: Path) -> None:
+    """After a CUDA-style error the process's context is unusable: the next task gets a new one."""
+    suite = tmp_path / "two.toml"
+    suite.write_text(SUITE + '[[cases]]\nfamily = "large_offset"\ndtypes = ["float32"]\n'
+                             'ops = ["softmax"]\n')
+    opts = runner.RunOptions(suite=str(suite), include=("sticky.*",), out=tmp_path / "run",
+                             jobs=1)
+    path, counts, _ = runner.run_suite(opts)
+    forward = results.load(path).query("`pass` == 'forward'")
+    assert len(forward) >= 2 and set(forward["status"]) == {"error"}
+    pids = {m.rsplit("pid ", 1)[1] for m in forward["message"]}
+    assert len(pids) == len(forward)

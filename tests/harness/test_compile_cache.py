@@ -1,0 +1,62 @@
+"""Where the frameworks' persistent compilation caches go, and that the workers use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import compile_cache
+
+
+def test_default_directory_is_under_the_user_cache(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    monkeypatch.delenv(compile_cache.ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compile_cache.directory("jax") == tmp_path / "softmax-bench-compile" / "jax"
+
+
+def test_the_variable_moves_or_disables_it(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cc"))
+    assert compile_cache.directory("tensorflow") == tmp_path / "cc" / "tensorflow"
+    monkeypatch.setenv(compile_cache.ENV, "off")
+    assert compile_cache.directory("jax") is None
+    assert compile_cache.tensorflow_flags("--tf_xla_auto_jit=0") == "--tf_xla_auto_jit=0"
+
+
+def test_tensorflow_flags_add_the_cache_once(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path))
+    flags = compile_cache.tensorflow_flags("--tf_xla_auto_jit=0")
+    assert flags == f"--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory={tmp_path}/tensorflow"
+    assert (tmp_path / "tensorflow").is_dir()
+    assert compile_cache.tensorflow_flags(flags) == flags  # a user's own setting wins
+
+
+@pytest.mark.framework
+@pytest.mark.parametrize("framework, key", [("jax", "jax_compilation_cache_dir"),
+                                            ("tensorflow", "TF_XLA_FLAGS")])
+def test_workers_record_and_fill_the_cache(framework: str, key: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker reports the cache in its settings, and compiling writes entries there."""
+    import numpy as np
+
+    from harness import arrays_io
+    from harness.workers import Worker
+
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cc"))
+    impl = {"jax": "jax.nn.softmax@jit", "tensorflow": "tensorflow.nn.softmax@xla"}[framework]
+    arrays_io.save(tmp_path / "in.npz", {"x": np.array([[1.0, 2.0, 3.0]], dtype=np.float32)})
+    worker = Worker(framework, "cpu")
+    try:
+        assert str(tmp_path / "cc" / framework) in str(worker.hello["settings"][key])
+        reply = worker.request({"type": "task", "id": 0, "impl": impl, "pass": "forward",
+                                "dtype": "float32", "device": "cpu",
+                                "inputs_path": str(tmp_path / "in.npz"),
+                                "out_path": str(tmp_path / "out.npz"), "options": {}},
+                               timeout=120)
+    finally:
+        worker.close()
+    assert reply.status == "ok", reply.message
+    assert any((tmp_path / "cc" / framework).iterdir())
