@@ -1,0 +1,273 @@
+"""The report's input: the records of one or several run directories, ready to summarise.
+
+Everything comes from ``harness.results.load`` (one typed row per record) and each run's
+``run.json``. Runs from several machines merge: every record carries a ``machine`` label (the
+host name, made unique by the machine fingerprint where two hosts share a name) and a
+``platform`` (machine and device), which every page shows. Where two runs hold a record with
+the same key on the same machine, the run named last wins, as in ``harness.compare``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from harness import results
+from harness.scoring import FAILURE_VERDICTS, VERDICT_RANK
+from harness.suite_data import STABILITY
+
+__all__ = [
+    "ADVERSARIAL_FAMILIES",
+    "THROUGHPUT_FAMILY",
+    "ImplInfo",
+    "ReportData",
+    "RunInfo",
+    "ce_kind",
+    "load_report_data",
+    "mode_of",
+]
+
+THROUGHPUT_FAMILY = "throughput"
+# The adversarial families: the ones the built-in `stability` suite runs (cases.md §1).
+ADVERSARIAL_FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(e["family"]
+                                                            for e in STABILITY["cases"]))
+NOT_RUN = ("unsupported", "unavailable")
+# Record fields the pages read (worst_row, counts and samples_s are not shown).
+KEEP = ("implementation", "framework", "op", "pass", "device", "dtype", "case", "case_family",
+        "case_status", "shape", "status", "message", "verdict", "accuracy_class", "max_ulp",
+        "p99_ulp", "bound_ratio", "limit_ratio", "worst_index", "expected", "exact", "got",
+        "convention", "convention_reference", "score_message", "run_id", "peak_bytes_method",
+        "synthetic", "median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "gbps", "copy_gbps",
+        "roofline_fraction", "peak_bytes", "bytes_moved", "first_call_s", "rounds",
+        "iterations", "threads")
+CE_OPS = ("sparse_softmax_cross_entropy", "softmax_cross_entropy")
+# Timing fields the timing runner writes besides results.TIMING_FIELDS (numbers, or absent).
+TIMING_NUMBERS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "gbps", "copy_gbps",
+                  "roofline_fraction", "peak_bytes", "bytes_moved", "first_call_s", "rounds",
+                  "iterations", "threads")
+
+
+def mode_of(name: str) -> str:
+    """The execution mode in an implementation name: the part after '@', else "eager"."""
+    return name.rpartition("@")[2] if "@" in name else "eager"
+
+
+def ce_kind(name: str) -> str:
+    """"composed" for -log(softmax(x)) built from separate ops, else "fused" (one loss call,
+    or a log-softmax-based formula)."""
+    return "composed" if "composed" in name.lower() else "fused"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run directory: its run.json and the machine label its records carry."""
+
+    index: int
+    path: Path
+    run: Mapping[str, Any]
+    machine: str
+
+    @property
+    def env(self) -> Mapping[str, Any]:
+        env = self.run.get("environment") or {}
+        return env if isinstance(env, Mapping) else {}
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        meta = self.run.get("meta") or {}
+        return meta if isinstance(meta, Mapping) else {}
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.get("run_id") or self.path.name)
+
+    @property
+    def suite(self) -> str:
+        return str(self.run.get("suite") or "")
+
+    def hardware(self, device: str) -> str:
+        """What ``device`` is on this machine, in words."""
+        env = self.env
+        if device == "cpu":
+            model = env.get("cpu_model") or "unknown CPU"
+            count = env.get("cpu_count")
+            return f"{model}, {count} CPUs" if count else str(model)
+        gpu = env.get("gpu_model") or "unknown GPU"
+        driver = env.get("gpu_driver")
+        return f"{gpu}, driver {driver}" if driver else str(gpu)
+
+
+@dataclass(frozen=True)
+class ImplInfo:
+    """An implementation's registration as the run recorded it (run.json meta)."""
+
+    name: str
+    op: str
+    framework: str
+    description: str = ""
+    dtypes: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    differentiable: bool | None = None
+    source: str = ""
+
+    @property
+    def mode(self) -> str:
+        return mode_of(self.name)
+
+
+@dataclass
+class ReportData:
+    """All records (deduplicated, sorted, with ``machine``/``platform``/``run_index``) and the
+    runs they came from."""
+
+    runs: tuple[RunInfo, ...]
+    records: pd.DataFrame
+    implementations: dict[str, ImplInfo]
+    platforms: dict[str, str] = field(default_factory=dict)  # platform -> hardware in words
+    raw: pd.DataFrame | None = None  # the runs as results.load gives them (for compare)
+
+    @cached_property
+    def accuracy(self) -> pd.DataFrame:
+        """Accuracy and stability records (everything that is not a timing record)."""
+        return self.records[self.records["case_family"] != THROUGHPUT_FAMILY]
+
+    @cached_property
+    def timing(self) -> pd.DataFrame:
+        """Timing records that measured something (status ok and a median time)."""
+        frame = self.records[(self.records["case_family"] == THROUGHPUT_FAMILY)]
+        frame = frame[(frame["status"] == "ok") & frame["median_s"].notna()].copy()
+        frame["elements"] = [_elements(s) for s in frame["shape"]]
+        return frame
+
+    @cached_property
+    def has_timing(self) -> bool:
+        return bool(len(self.timing))
+
+    def run_of(self, index: int) -> RunInfo:
+        return self.runs[index]
+
+    @property
+    def synthetic_count(self) -> int:
+        """Records marked ``"synthetic": true`` in the input (test fixtures)."""
+        if "synthetic" not in self.records.columns:
+            return 0
+        return int((self.records["synthetic"] == True).sum())  # noqa: E712  (object column)
+
+
+def _elements(shape: Any) -> int:
+    if isinstance(shape, (list, tuple)) and shape:
+        total = 1
+        for n in shape:
+            total *= int(n)
+        return total
+    return 0
+
+
+def _machine_labels(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A short, unique label per distinct machine: the host name, plus the fingerprint where
+    two different machines share a host name."""
+    hosts: dict[str, set[str]] = {}
+    keys = []
+    for run in runs:
+        env = run.get("environment") or {}
+        host = str(env.get("hostname") or "unknown-host")
+        fp = str(env.get("machine_fingerprint") or "")
+        keys.append((host, fp))
+        hosts.setdefault(host, set()).add(fp)
+    return [host if len(hosts[host]) == 1 else f"{host}#{fp[:6] or '?'}" for host, fp in keys]
+
+
+def _read_run(path: Path) -> dict[str, Any]:
+    """run.json, once ``results.load`` has checked that it is there and readable."""
+    run: dict[str, Any] = json.loads((path / results.RUN_FILE).read_text(encoding="utf-8"))
+    return run
+
+
+def _impls(runs: Iterable[RunInfo], records: pd.DataFrame) -> dict[str, ImplInfo]:
+    found: dict[str, ImplInfo] = {}
+    for run in runs:
+        for item in run.meta.get("implementations") or []:
+            if not isinstance(item, Mapping) or "name" not in item or item["name"] in found:
+                continue
+            found[str(item["name"])] = ImplInfo(
+                name=str(item["name"]), op=str(item.get("op", "")),
+                framework=str(item.get("framework", "")),
+                description=str(item.get("description") or ""),
+                dtypes=tuple(map(str, item.get("dtypes") or ())),
+                devices=tuple(map(str, item.get("devices") or ())),
+                options=tuple(map(str, item.get("options") or ())),
+                differentiable=item.get("differentiable"),
+                source=str(item.get("source") or ""))
+    # records of implementations the run.json does not describe (older or edited runs)
+    seen = records.drop_duplicates("implementation")
+    for name, op, framework in zip(seen["implementation"], seen["op"], seen["framework"]):
+        if name not in found:
+            found[str(name)] = ImplInfo(str(name), str(op), str(framework))
+    return dict(sorted(found.items()))
+
+
+def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns the pages use, as plain numpy columns (fast to filter), plus ``outcome``
+    (the verdict, or the status where there is none), its ``rank`` (scoring.VERDICTS order,
+    -1 when not ranked), ``fails`` and ``ran``."""
+    out = pd.DataFrame(index=frame.index)
+    for name in KEEP:
+        if name in frame.columns:
+            column = frame[name]
+            if name in TIMING_NUMBERS or pd.api.types.is_float_dtype(column.dtype):
+                out[name] = pd.to_numeric(column, errors="coerce").astype("float64")
+            else:
+                out[name] = column.astype(object).where(column.notna(), None)
+        elif name in TIMING_NUMBERS:
+            out[name] = np.nan
+        else:
+            out[name] = None
+    out["run_index"] = frame["run_index"].astype(int)
+    out["machine"] = frame["machine"]
+    out["platform"] = frame["platform"]
+    outcome = out["verdict"].where(out["verdict"].notna(), out["status"])
+    out["outcome"] = outcome
+    out["rank"] = outcome.map(lambda v: VERDICT_RANK.get(v, -1)).astype(int)
+    out["fails"] = outcome.isin(sorted(FAILURE_VERDICTS)).astype(bool)
+    out["ran"] = (~out["status"].isin(NOT_RUN)).astype(bool)
+    return out
+
+
+def load_report_data(paths: Sequence[str | os.PathLike[str]]) -> ReportData:
+    """Load and merge run directories (``harness.results.load`` raises StoreError on a bad one)."""
+    if not paths:
+        raise ValueError("no run directory given")
+    frames = []
+    raw_runs = []
+    for index, path in enumerate(paths):
+        frame = results.load(path)
+        frame["run_index"] = index
+        frames.append(frame)
+        raw_runs.append(_read_run(Path(path)))
+    labels = _machine_labels(raw_runs)
+    runs = tuple(RunInfo(i, Path(p), raw, labels[i])
+                 for i, (p, raw) in enumerate(zip(paths, raw_runs)))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    raw = frame.drop(columns="run_index")
+    frame["machine"] = pd.Series([labels[i] for i in frame["run_index"]], index=frame.index,
+                                 dtype=object)
+    frame["platform"] = frame["machine"] + " · " + frame["device"].astype(object)
+    frame = frame.drop_duplicates(subset=[*results.KEY_FIELDS, "machine"], keep="last")
+    frame = _prepared(frame)
+    frame = frame.sort_values(["platform", "implementation", "op", "pass", "dtype", "case"],
+                              kind="stable").reset_index(drop=True)
+    platforms: dict[str, str] = {}
+    for platform, run_index, device in zip(frame["platform"], frame["run_index"],
+                                           frame["device"]):
+        if platform not in platforms:
+            platforms[str(platform)] = runs[int(run_index)].hardware(str(device))
+    return ReportData(runs, frame, _impls(runs, frame), dict(sorted(platforms.items())), raw)

@@ -1,0 +1,164 @@
+"""Accuracy: leaderboards per op × dtype × device, the winners grid, and the family heatmaps."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from harness.scoring import VERDICTS
+from reports import charts, fmt
+from reports.data import ReportData
+from reports.pages import Page
+from reports.pages.common import dtype_key, impl_cell, impl_path, num_cell, op_key, pass_key
+from reports.summaries import leaderboard, winners
+from reports.tables import Cell, Column, Table, mark_best
+
+__all__ = ["WinnersGrid", "build", "winners_grids"]
+
+LEADER_COLUMNS = (
+    Column("implementation"),
+    Column("framework"),
+    Column("cases", numeric=True, title="scored cases that ran"),
+    Column("failing", numeric=True, best="min", all_rows=True,
+           title="records whose verdict is a failure (docs/scoring.md)"),
+    Column("max ulp", numeric=True, best="min", title="largest ULP error over the cases"),
+    Column("p99 ulp", numeric=True, best="min",
+           title="largest per-case 99th percentile of the ULP error"),
+    Column("bound ratio", numeric=True, best="min",
+           title="largest error / Blanchard–Higham–Higham bound (≤ 1: within the bound)"),
+    Column("worst class", title="worst accuracy class over the cases"),
+)
+
+
+@dataclass(frozen=True)
+class WinnersGrid:
+    """Per platform: the best implementation of each op·pass (rows) in each dtype (columns),
+    and how many of those each framework won per dtype."""
+
+    platform: str
+    hardware: str
+    dtypes: list[str]
+    rows: list[tuple[str, list[Cell]]]
+    framework_wins: list[tuple[str, str]]  # dtype -> "torch 5, jax 3"
+
+
+def leader_table(table_id: str, group: pd.DataFrame) -> Table:
+    rows = []
+    ranked = group.sort_values(["failing", "max_ulp", "p99_ulp", "implementation"],
+                               na_position="last", kind="stable")
+    fewest = ranked["failing"].min()
+    for r in ranked.itertuples(index=False):
+        rows.append([impl_cell(r.implementation), Cell(str(r.framework)),
+                     num_cell(r.cases, str(r.cases)), num_cell(r.failing, str(r.failing)),
+                     num_cell(r.max_ulp, fmt.ulp(r.max_ulp)),
+                     num_cell(r.p99_ulp, fmt.ulp(r.p99_ulp)),
+                     num_cell(r.bound_ratio), Cell(r.worst_class or "–")])
+    # the ULP columns' best is judged among the implementations with the fewest failures
+    return mark_best(Table(table_id, LEADER_COLUMNS, rows),
+                     contenders=list(ranked["failing"] == fewest))
+
+
+def winners_grids(data: ReportData, board: pd.DataFrame | None = None) -> list[WinnersGrid]:
+    board = leaderboard(data.accuracy) if board is None else board
+    best = winners(board)
+    grids = []
+    for platform, group in best.groupby("platform", sort=True):
+        dtypes = sorted(group["dtype"].unique(), key=dtype_key)
+        keys = sorted({(op, p) for op, p in zip(group["op"], group["pass"])},
+                      key=lambda k: (op_key(k[0]), pass_key(k[1])))
+        cells = {(r["op"], r["pass"], r["dtype"]): r for _, r in group.iterrows()}
+        rows = []
+        for op, pass_ in keys:
+            line = []
+            for dtype in dtypes:
+                r = cells.get((op, pass_, dtype))
+                if r is None:
+                    line.append(Cell("–"))
+                    continue
+                name = str(r["implementation"])
+                line.append(Cell(name, name, href=impl_path(name), code=True,
+                                 note=f"{fmt.ulp(r['max_ulp'])} ulp · {r['failing']} failing",
+                                 title=f"max {fmt.ulp(r['max_ulp'])} ulp, p99 "
+                                       f"{fmt.ulp(r['p99_ulp'])} ulp, {r['failing']} failing "
+                                       f"of {r['cases']}"))
+            rows.append((f"{op} · {pass_}", line))
+        wins = []
+        for dtype in dtypes:
+            counts = Counter(group[group["dtype"] == dtype]["framework"])
+            ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            wins.append((dtype, ", ".join(f"{fw} {n}" for fw, n in ordered)))
+        grids.append(WinnersGrid(str(platform), data.platforms.get(str(platform), ""),
+                                 list(dtypes), rows, wins))
+    return grids
+
+
+def _heatmaps(data: ReportData) -> list[charts.Chart]:
+    frame = data.accuracy[data.accuracy["ran"].to_numpy()]
+    out: list[charts.Chart] = []
+    if not len(frame):
+        return out
+    agg = frame.groupby(["platform", "dtype", "implementation", "case_family"], sort=True).agg(
+        max_ulp=("max_ulp", "max"), failing=("fails", "sum"), total=("rank", "size"),
+        rank=("rank", "max"))
+    cells: dict[tuple[str, str], dict[tuple[str, str], Any]] = {}
+    for (platform, dtype, impl, family), row in zip(agg.index, agg.itertuples(index=False)):
+        cells.setdefault((platform, dtype), {})[(impl, family)] = row
+    ordered = sorted(cells, key=lambda k: (k[0], dtype_key(k[1])))
+    for n, (platform, dtype) in enumerate(ordered, start=1):
+        group = cells[(platform, dtype)]
+        impls = sorted({i for i, _ in group},
+                       key=lambda i: (op_key(data.implementations[i].op
+                                             if i in data.implementations else ""), i))
+        families = sorted({f for _, f in group})
+        z: list[list[float | None]] = []
+        extra: list[list[list[Any]]] = []
+        for impl in impls:
+            zr: list[float | None] = []
+            er: list[list[Any]] = []
+            for fam in families:
+                a = group.get((impl, fam))
+                if a is None:
+                    zr.append(None)
+                    er.append([])
+                    continue
+                mu = float(a.max_ulp)
+                worst = VERDICTS[a.rank] if 0 <= a.rank < len(VERDICTS) else "–"
+                zr.append(math.log10(max(mu, 0.01)) if math.isfinite(mu) else None)
+                er.append([fmt.ulp(mu), int(a.failing), int(a.total), worst])
+            z.append(zr)
+            extra.append(er)
+        out.append(charts.heatmap(
+            f"heatmap-{n}", impls, families, z, extra,
+            hover="max %{customdata[0]} ulp<br>%{customdata[1]} failing of %{customdata[2]}"
+                  "<br>worst: %{customdata[3]}",
+            title=f"{platform}, {dtype}: max ulp per case family", colorbar="log10 max ulp",
+            zmin=-1.0, zmax=max([3.0, *(v for r in z for v in r if v is not None)])))
+    return out
+
+
+def build(data: ReportData) -> Page:
+    board = leaderboard(data.accuracy)
+    sections: list[dict[str, Any]] = []
+    n = 0
+    for platform in sorted(board["platform"].unique()) if len(board) else []:
+        pboard = board[board["platform"] == platform]
+        for op in sorted(pboard["op"].unique(), key=op_key):
+            tables = []
+            oboard = pboard[pboard["op"] == op]
+            keys = sorted({(p, d) for p, d in zip(oboard["pass"], oboard["dtype"])},
+                          key=lambda k: (pass_key(k[0]), dtype_key(k[1])))
+            for pass_, dtype in keys:
+                group = oboard[(oboard["pass"] == pass_) & (oboard["dtype"] == dtype)]
+                n += 1
+                table = leader_table(f"lb-{n}", group)
+                table.caption = f"{op} · {pass_} · {dtype}"
+                tables.append(table)
+            sections.append({"platform": platform, "hardware": data.platforms.get(platform, ""),
+                             "op": op, "anchor": f"acc-{n}", "tables": tables})
+    context = {"grids": winners_grids(data, board), "sections": sections,
+               "heatmaps": _heatmaps(data)}
+    return Page("accuracy.html", "accuracy.html.j2", "Accuracy", "accuracy", context)

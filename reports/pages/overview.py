@@ -1,0 +1,176 @@
+"""Overview: the answers first, then each run's environment, the suite and the coverage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from harness import environment
+from harness.results import STATUSES
+from reports import fmt
+from reports.data import ADVERSARIAL_FAMILIES, THROUGHPUT_FAMILY, ReportData, RunInfo
+from reports.pages import Page
+from reports.pages.accuracy import winners_grids
+from reports.pages.common import dtype_key, impl_cell, op_key
+from reports.pages.cross_entropy import pairs, summary_table
+from reports.pages.stability import failing_specials
+from reports.pages.throughput import fastest_grids
+from reports.summaries import leaderboard, stability_cells
+from reports.tables import Cell, Column, Table
+
+__all__ = ["build"]
+
+RUN_COLUMNS = (
+    Column("run"), Column("machine"), Column("suite"), Column("started"), Column("ended"),
+    Column("harness"), Column("git commit"), Column("records", numeric=True),
+    *(Column(s, numeric=True) for s in STATUSES),
+)
+
+
+def _duration(run: RunInfo) -> str:
+    start, end = run.run.get("started_at"), run.run.get("ended_at")
+    if not start or not end:
+        return ""
+    try:
+        seconds = (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds()
+    except (ValueError, TypeError):
+        return ""
+    return fmt.seconds(seconds)
+
+
+def _runs_table(data: ReportData) -> Table:
+    rows = []
+    for run in data.runs:
+        recs = data.records[data.records["run_index"] == run.index]
+        counts = recs["status"].value_counts()
+        commit = str(run.run.get("git_commit") or "–")
+        rows.append([Cell(run.run_id, href=f"#run-{run.index}", code=True),
+                     Cell(run.machine), Cell(run.suite or "–", code=True),
+                     Cell(str(run.run.get("started_at") or "–")),
+                     Cell(str(run.run.get("ended_at") or "not finished"),
+                          title=_duration(run) or None),
+                     Cell(str(run.run.get("harness_version") or "–")),
+                     Cell(commit[:12], commit, title=commit, code=True),
+                     Cell(str(len(recs)), float(len(recs))),
+                     *(Cell(str(int(counts.get(s, 0))), float(counts.get(s, 0)))
+                       for s in STATUSES)])
+    return Table("runs", RUN_COLUMNS, rows, filter=False)
+
+
+def _environment(run: RunInfo) -> dict[str, Any]:
+    """The run's environment as rows of (key, value, meaning), in METADATA order."""
+    env = dict(run.env)
+    skip = {"framework_versions", "numerics_env", "frameworks_settings", "gpus"}
+    rows = [(name, environment.format_value(name, env.get(name)), key.description)
+            for name, key in environment.METADATA.items() if name not in skip and name in env]
+    rows += [(name, environment.format_value(name, value), "")
+             for name, value in sorted(env.items())
+             if name not in environment.METADATA and name not in skip]
+    versions = sorted((str(k), "not installed" if v is None else str(v))
+                      for k, v in (env.get("framework_versions") or {}).items())
+    numerics = env.get("numerics_env") or {}
+    set_vars = sorted((str(k), str(v)) for k, v in numerics.items() if v is not None)
+    unset = sorted(str(k) for k, v in numerics.items() if v is None)
+    settings = []
+    for framework, values in sorted((env.get("frameworks_settings") or {}).items()):
+        if isinstance(values, dict):
+            settings.append((str(framework), sorted(
+                (str(k), environment.format_value(str(k), v)) for k, v in values.items())))
+    gpus = [environment.format_value("gpus", [g]) if not isinstance(g, dict) else
+            ", ".join(f"{k}={environment.format_value('memory_total', v) if k == 'memory' else v}"
+                      for k, v in g.items()) for g in env.get("gpus") or []]
+    return {"run": run, "rows": rows, "versions": versions, "numerics": set_vars,
+            "unset": unset, "settings": settings, "gpus": gpus, "duration": _duration(run),
+            "meta": _meta_rows(run)}
+
+
+def _meta_rows(run: RunInfo) -> list[tuple[str, str]]:
+    meta = run.meta
+    rows = []
+    for key in ("device", "dtypes", "include", "exclude", "timeout_s", "threads", "fixture"):
+        if key in meta:
+            value = meta[key]
+            if isinstance(value, list):
+                value = ", ".join(map(str, value)) or "all"
+            rows.append((key, "default" if value is None else str(value)))
+    return rows
+
+
+SUITE_COLUMNS = (Column("case family"), Column("kind"), Column("cases", numeric=True),
+                 Column("ops"), Column("dtypes"), Column("records", numeric=True))
+
+
+def _suite_table(data: ReportData) -> Table:
+    rows = []
+    adversarial = set(ADVERSARIAL_FAMILIES)
+    for family, g in data.records.groupby("case_family", sort=True):
+        kind = ("timing" if family == THROUGHPUT_FAMILY else
+                "adversarial" if family in adversarial else "accuracy")
+        statuses = sorted(set(g["case_status"].dropna().astype(str)))
+        cases = g["case"].nunique()
+        rows.append([Cell(str(family)), Cell(kind + (f" ({', '.join(statuses)})"
+                                                     if statuses else "")),
+                     Cell(str(cases), float(cases)),
+                     Cell(", ".join(sorted(set(g["op"].astype(str)), key=op_key))),
+                     Cell(", ".join(sorted(set(g["dtype"].astype(str)), key=dtype_key))),
+                     Cell(str(len(g)), float(len(g)))])
+    return Table("suite", SUITE_COLUMNS, rows)
+
+
+COVERAGE_COLUMNS = (Column("implementation"), Column("framework"), Column("machine"),
+                    *(Column(s, numeric=True) for s in STATUSES))
+REASON_COLUMNS = (Column("status"), Column("framework"), Column("machine"), Column("reason"),
+                  Column("records", numeric=True), Column("implementations"))
+
+
+def _coverage(data: ReportData) -> tuple[Table, Table]:
+    recs = data.records
+    counts = recs.groupby(["implementation", "framework", "machine", "status"]).size()
+    per: dict[tuple[str, str, str], dict[str, int]] = {}
+    for (impl, framework, machine, status), n in counts.items():
+        per.setdefault((str(impl), str(framework), str(machine)), {})[str(status)] = int(n)
+    rows = [[impl_cell(impl), Cell(framework), Cell(machine),
+             *(Cell(str(c.get(s, 0)), float(c.get(s, 0)),
+                    cls="" if s == "ok" or not c.get(s) else "attn") for s in STATUSES)]
+            for (impl, framework, machine), c in sorted(per.items())]
+    coverage = Table("coverage", COVERAGE_COLUMNS, rows)
+    bad = recs[recs["status"] != "ok"]
+    reasons = []
+    if len(bad):
+        grouped = bad.groupby(["status", "framework", "machine", "message"], sort=True,
+                              dropna=False)
+        for (status, framework, machine, message), g in grouped:
+            impls = sorted(set(g["implementation"].astype(str)))
+            shown = ", ".join(impls[:6]) + (f" and {len(impls) - 6} more" if len(impls) > 6
+                                             else "")
+            reasons.append([Cell(str(status), float(STATUSES.index(str(status)))
+                                 if str(status) in STATUSES else None),
+                            Cell(str(framework)), Cell(str(machine)),
+                            Cell("" if fmt.is_missing(message) else str(message)),
+                            Cell(str(len(g)), float(len(g))), Cell(shown)])
+    return coverage, Table("reasons", REASON_COLUMNS, reasons)
+
+
+def build(data: ReportData) -> Page:
+    board = leaderboard(data.accuracy)
+    families = [f for f in ADVERSARIAL_FAMILIES
+                if f in set(data.accuracy["case_family"].astype(str))]
+    coverage, reasons = _coverage(data)
+    plugin_errors = sorted({(run.machine, str(e)) for run in data.runs
+                            for e in run.meta.get("plugin_errors") or []})
+    context = {
+        "accuracy_grids": winners_grids(data, board),
+        "fastest_grids": fastest_grids(data),
+        "specials": failing_specials(stability_cells(data.accuracy, families)),
+        "ce_summary": summary_table("ce-summary", pairs(data, board)),
+        "runs_table": _runs_table(data),
+        "environments": [_environment(run) for run in data.runs],
+        "suites": sorted({run.suite for run in data.runs if run.suite}),
+        "suite_table": _suite_table(data),
+        "coverage": coverage,
+        "reasons": reasons,
+        "plugin_errors": plugin_errors,
+        "platforms": data.platforms,
+    }
+    return Page("index.html", "overview.html.j2", "Overview", "overview", context)

@@ -1,0 +1,196 @@
+"""Build the static site: load the runs, make every page, render, write atomically.
+
+The site opens from file:// with no network: plotly.js is copied from the plotly package into
+``assets/plotly-<version>.min.js``, and the report's own CSS and JavaScript carry a hash of
+their content in their names. Nothing in the output depends on the clock, the host or the
+order of dict iteration, so the same runs give the same bytes. The output directory is
+replaced as a whole (a rebuild leaves no stale page); a directory that holds anything but an
+earlier report is never touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markupsafe
+
+from harness import __version__, results
+from harness.errors import HarnessError
+from reports import charts
+from reports.data import ReportData, load_report_data
+from reports.pages import (
+    Page,
+    accuracy,
+    comparison,
+    cross_entropy,
+    implementations,
+    overview,
+    stability,
+    throughput,
+)
+from reports.pages.common import VERDICT_TEXT, impl_path, slug
+from reports.summaries import verdict_class
+
+__all__ = ["MARKER", "ReportError", "build_report", "render_site"]
+
+MARKER = ".softmax-bench-report"
+NAV = (("overview", "index.html", "Overview"), ("accuracy", "accuracy.html", "Accuracy"),
+       ("stability", "stability.html", "Stability"),
+       ("throughput", "throughput.html", "Throughput"),
+       ("cross-entropy", "cross-entropy.html", "Fused vs composed CE"),
+       ("implementations", "implementations.html", "Implementations"))
+COMPARISON_NAV = ("comparison", "comparison.html", "Comparison")
+
+
+class ReportError(HarnessError):
+    """The report cannot be written where asked (the run directories are fine)."""
+
+
+def _plotly_js() -> tuple[str, bytes]:
+    """plotly.js from the plotly package, and a file name with its version."""
+    from plotly.offline import get_plotlyjs  # type: ignore[import-untyped, unused-ignore]
+
+    source: str = get_plotlyjs()
+    match = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", source[:2000])
+    data = source.encode("utf-8")
+    version = match.group(1) if match else hashlib.sha256(data).hexdigest()[:10]
+    return f"assets/plotly-{version}.min.js", data
+
+
+def _asset(name: str) -> tuple[str, bytes]:
+    data = resources.files("reports").joinpath("assets", name).read_bytes()
+    stem, _, ext = name.rpartition(".")
+    return f"assets/{stem}-{hashlib.sha256(data).hexdigest()[:10]}.{ext}", data
+
+
+def text_content(value: Any) -> markupsafe.Markup:
+    """Escape for element content only (``&``, ``<``, ``>``): quotes need no escaping there,
+    and the reproduce commands are full of them."""
+    s = str(value)
+    return markupsafe.Markup(s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+    env.filters.update(slug=slug, impl_path=impl_path, verdict_class=verdict_class,
+                       t=text_content)
+    env.globals.update(verdict_text=VERDICT_TEXT, version=__version__)
+    return env
+
+
+def _has_charts(value: Any) -> bool:
+    if isinstance(value, charts.Chart):
+        return True
+    if isinstance(value, dict):
+        return any(_has_charts(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_charts(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(_has_charts(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return False
+
+
+def _subtitle(data: ReportData) -> str:
+    machines = sorted({f"{p} ({hw})" for p, hw in data.platforms.items()})
+    suites = sorted({r.suite for r in data.runs if r.suite})
+    return (f"{len(data.records)} records from {len(data.runs)} run"
+            f"{'s' if len(data.runs) != 1 else ''} (suite {', '.join(suites) or '–'}) on "
+            f"{'; '.join(machines) or 'no machine'}")
+
+
+def make_pages(data: ReportData, baseline: Any = None,
+               baseline_runs: Sequence[str] = ()) -> list[Page]:
+    pages = [overview.build(data), accuracy.build(data), stability.build(data),
+             throughput.build(data), cross_entropy.build(data), implementations.build_index(data),
+             *implementations.build_pages(data)]
+    if baseline is not None:
+        pages.append(comparison.build(data, baseline, list(baseline_runs)))
+    return pages
+
+
+def render_site(data: ReportData, baseline: Any = None,
+                baseline_runs: Sequence[str] = ()) -> dict[str, bytes]:
+    """Every file of the site, keyed by its path relative to the site root."""
+    files: dict[str, bytes] = {}
+    plotly_path, plotly_data = _plotly_js()
+    css_path, css = _asset("report.css")
+    js_path, js = _asset("report.js")
+    files.update({plotly_path: plotly_data, css_path: css, js_path: js,
+                  MARKER: b"softmax-bench report (this directory is rebuilt as a whole)\n"})
+    assets = {"plotly": plotly_path, "css": css_path, "js": js_path}
+    nav = [{"key": k, "path": p, "label": label}
+           for k, p, label in (*NAV, *((COMPARISON_NAV,) if baseline is not None else ()))]
+    env = _environment()
+    common = {"assets": assets, "nav": nav, "subtitle": _subtitle(data),
+              "synthetic": data.synthetic_count, "run_count": len(data.runs)}
+    for page in make_pages(data, baseline, baseline_runs):
+        template = env.get_template(page.template)
+        text = template.render(page=page, root=page.root, has_charts=_has_charts(page.context),
+                               **common, **page.context)
+        files[page.path] = text.encode("utf-8")
+    return files
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"{out} exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ReportError(f"{out} already holds files that are not a softmax-bench report; "
+                          "choose an empty or new --out")
+
+
+def write_site(files: dict[str, bytes], out: Path) -> None:
+    """Write ``files`` into ``out``, replacing an earlier report there as a whole."""
+    _check_target(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {out}: {exc.strerror or exc}; "
+                          "choose a writable --out") from None
+    try:
+        for rel, data in sorted(files.items()):
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        os.chmod(staging, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "site")
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ReportError(f"cannot write the report to {out}: {exc.strerror or exc}; "
+                          "choose a writable --out") from None
+
+
+def build_report(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+                 baseline: Sequence[str | os.PathLike[str]] | None = None) -> Path:
+    """Build the report over ``run_dirs`` (and a comparison with ``baseline`` runs) into
+    ``out``; returns the path of its index.html. Raises StoreError for a missing or damaged
+    run directory and ReportError when ``out`` cannot be written."""
+    target = Path(out)
+    _check_target(target)
+    data = load_report_data(list(run_dirs))
+    base = None
+    base_ids: list[str] = []
+    if baseline:
+        base = results.load(list(baseline))
+        base_ids = sorted(set(base["run_id"].dropna().astype(str))) if len(base) else []
+    write_site(render_site(data, base, base_ids), target)
+    return target / "index.html"

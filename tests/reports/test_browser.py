@@ -1,0 +1,174 @@
+"""The report in a real browser: Debian's chromium, driven by Playwright (sync API).
+
+Every page loads from file:// with no console error and no request that is not a file; tables
+sort and filter; charts draw; text from a plugin stays text. A screenshot of the overview is
+kept for CI in $SOFTMAX_BENCH_ARTIFACTS (default: artifacts/ in the repository). Chromium is
+required: .ci/run installs it, and these tests fail, not skip, without it (test tools cannot
+download browsers here, so Playwright gets chromium's path).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from reports.pages.common import impl_path
+from tests.reports.runs import ROOT
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("chromium is not installed: the report's browser tests need Debian's "
+                    "chromium package (.ci/run installs it: apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True,
+                                             args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A page with its console errors, uncaught exceptions and non-file requests recorded."""
+
+    def __init__(self, browser: Browser, **options: Any) -> None:
+        self.page: Page = browser.new_page(viewport={"width": 1400, "height": 900}, **options)
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}")
+                     if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.problems.append(f"uncaught: {e}"))
+        self.page.on("request", lambda r: None if r.url.startswith(("file:", "data:"))
+                     else self.problems.append(f"request: {r.url}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(
+            f"failed request: {r.url}"))
+
+    def open(self, path: Path) -> Page:
+        self.page.goto(path.resolve().as_uri())
+        self.page.wait_for_load_state("load")
+        return self.page
+
+
+ALL_CHARTS_DRAWN = """() => [...document.querySelectorAll('div.chart')]
+    .every(d => d.getAttribute('data-drawn') && d.querySelector('.main-svg'))"""
+
+
+def test_every_page_loads_offline_without_errors(browser: Browser, fixture_site: Path,
+                                                 comparison_site: Path) -> None:
+    """Every page; on the site-wide pages and one implementation page, every chart drawn (a
+    viewport as tall as the page brings them all near). The other implementation pages load
+    without drawing: parsing plotly.js on each would take most of this test's time, and every
+    figure is checked against plotly's schema in test_site.py."""
+    pages = sorted(fixture_site.rglob("*.html")) + [comparison_site / "comparison.html"]
+    draw = {p for p in pages if p.parent.name != "impl"}
+    draw.add(fixture_site / impl_path("numpy.softmax_naive"))
+    watched = Watched(browser)
+    failures = {}
+    for path in pages:
+        before = len(watched.problems)
+        page = watched.open(path)
+        if path in draw:
+            height = page.evaluate("document.documentElement.scrollHeight")
+            page.set_viewport_size({"width": 1400, "height": min(int(height), 30000)})
+            page.wait_for_function(ALL_CHARTS_DRAWN, timeout=20000)
+            page.set_viewport_size({"width": 1400, "height": 900})
+        if len(watched.problems) > before:
+            failures[path.name] = watched.problems[before:]
+    assert not failures
+    assert len(pages) > 20
+
+
+def test_charts_draw_and_show_values_on_hover(browser: Browser, fixture_site: Path) -> None:
+    watched = Watched(browser)
+    page = watched.open(fixture_site / "throughput.html")
+    chart = page.locator("div.chart").first
+    chart.scroll_into_view_if_needed()
+    page.wait_for_selector("div.chart .main-svg")
+    points = chart.locator("g.trace.scatter path.point")
+    assert points.count() > 0
+    points.first.hover(force=True)
+    label = page.locator("g.hoverlayer g.hovertext")
+    label.first.wait_for(state="attached", timeout=5000)
+    assert "GB/s" in label.first.text_content()
+    assert not watched.problems
+
+
+def test_tables_sort_by_clicking_a_header(browser: Browser, fixture_site: Path) -> None:
+    watched = Watched(browser)
+    page = watched.open(fixture_site / "implementations.html")
+    table = page.locator("#t-implementations")
+    header = table.locator("th", has_text="records").first
+
+    def column(index: int) -> list[float]:
+        cells = table.locator(f"tbody tr td:nth-child({index + 1})").all_inner_texts()
+        return [float(c) for c in cells]
+
+    index = [h.strip() for h in table.locator("thead th").all_inner_texts()].index(
+        header.inner_text().strip())
+    header.click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    values = column(index)
+    assert values == sorted(values) and values[0] < values[-1]
+    header.click()
+    assert header.get_attribute("aria-sort") == "descending"
+    assert column(index) == sorted(values, reverse=True)
+    assert not watched.problems
+
+
+def test_tables_filter_as_you_type(browser: Browser, fixture_site: Path) -> None:
+    watched = Watched(browser)
+    page = watched.open(fixture_site / "index.html")
+    rows = page.locator("#t-coverage tbody tr")
+    total = rows.count()
+    page.locator('input.filter[data-table="t-coverage"]').fill("hostile numpy")
+    visible = [t for t in rows.all_inner_texts() if t]
+    shown = page.locator("#t-coverage tbody tr:not([hidden])")
+    assert 0 < shown.count() < total
+    assert all("hostile" in t for t in shown.all_inner_texts())
+    assert len(visible) == total  # hidden rows stay in the document (all_inner_texts of all)
+    page.locator('input.filter[data-table="t-coverage"]').fill("")
+    assert page.locator("#t-coverage tbody tr:not([hidden])").count() == total
+    assert not watched.problems
+
+
+def test_script_in_plugin_text_shows_as_text_and_never_runs(browser: Browser,
+                                                            fixture_site: Path) -> None:
+    watched = Watched(browser)
+    page = watched.open(fixture_site / impl_path("hostile.softmax_<i>x</i>"))
+    assert page.evaluate("window.__injected") is None
+    description = page.locator("dl.kv dd").first.inner_text()
+    assert "<script>window.__injected = 1</script>" in description
+    assert page.locator("h1").inner_text() == "hostile.softmax_<i>x</i>"
+    assert page.locator("dl.kv img, h1 i").count() == 0
+    stability = watched.open(fixture_site / "stability.html")
+    stability.locator("details summary").first.click()
+    assert stability.evaluate("window.__injected") is None
+    assert not watched.problems
+
+
+def test_pages_read_without_javascript(browser: Browser, fixture_site: Path) -> None:
+    watched = Watched(browser, java_script_enabled=False)
+    page = watched.open(fixture_site / "accuracy.html")
+    assert page.locator("table.data tbody tr").count() > 10
+    assert page.locator("input.filter").first.is_hidden()  # no dead controls
+    stability = watched.open(fixture_site / "stability.html")
+    cell = stability.locator("#t-matrix details").first
+    cell.locator("summary").click()
+    assert "expected" in cell.inner_text() and "python -c" in cell.inner_text()
+
+
+def test_overview_screenshot_is_kept(browser: Browser, fixture_site: Path) -> None:
+    folder = Path(os.environ.get("SOFTMAX_BENCH_ARTIFACTS") or ROOT / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "report-overview.png"
+    watched = Watched(browser)
+    page = watched.open(fixture_site / "index.html")
+    page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 10_000
+    assert not watched.problems
