@@ -27,10 +27,14 @@ def compile_(fn: Callable[..., Any]) -> Callable[..., Any]:
     import torch._dynamo
 
     config = torch._dynamo.config
-    config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
-    config.accumulated_recompile_limit = max(config.accumulated_recompile_limit,
-                                             4 * RECOMPILE_LIMIT)
-    config.fail_on_recompile_limit_hit = True
+    # names of torch >= 2.6; an older torch keeps its defaults rather than failing every call
+    if hasattr(config, "recompile_limit"):
+        config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+    if hasattr(config, "accumulated_recompile_limit"):
+        config.accumulated_recompile_limit = max(config.accumulated_recompile_limit,
+                                                 4 * RECOMPILE_LIMIT)
+    if hasattr(config, "fail_on_recompile_limit_hit"):
+        config.fail_on_recompile_limit_hit = True
     return torch.compile(fn, dynamic=False)
 
 
