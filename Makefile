@@ -11,8 +11,12 @@ INSTALL_HASH := $(shell cat pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-
 STAMP := $(VENV)/.installed-$(INSTALL_HASH)
 STAMP_ALL := $(VENV)/.installed-all-$(INSTALL_HASH)
 BENCH_JSON := bench-results/reference.json
+# Run directories the HTML report covers (`make bench` sets it to the runs it makes; `make
+# report RUN_DIRS="runs/a runs/b"` for any others) and where the report goes.
+RUN_DIRS ?=
+REPORT_DIR ?= bench-results/report
 
-.PHONY: venv install install-all test lint bench clean distclean
+.PHONY: venv install install-all test lint bench report clean distclean
 
 venv: $(VPY)
 
@@ -46,11 +50,30 @@ lint: install-all
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: install
+# `make bench`: the reference engine's speed, then this machine's runs (the quick suite, and the
+# small throughput suite in float32), then one HTML report over them and the committed example
+# runs (examples/runs: a GPU run); its last line is the report's path.
+BENCH_RUNS := bench-results/runs
+EXAMPLE_RUNS := $(sort $(dir $(wildcard examples/runs/*/*/run.json)))
+
+bench: install-all
 	@mkdir -p $(dir $(BENCH_JSON))
 	$(VPY) -m pytest benchmarks/ -m benchmark_reference --benchmark-only \
 		--benchmark-json=$(BENCH_JSON)
 	@echo "Benchmark results: $(abspath $(BENCH_JSON))"
+	rm -rf $(BENCH_RUNS)
+	$(VENV)/bin/softmax-bench run --suite quick --out $(BENCH_RUNS)/quick --no-report --quiet
+	$(VENV)/bin/softmax-bench run --suite examples/suites/throughput-small.toml --dtype float32 \
+		--out $(BENCH_RUNS)/throughput --no-report --quiet
+	@$(MAKE) --no-print-directory report \
+		RUN_DIRS="$(BENCH_RUNS)/quick $(BENCH_RUNS)/throughput $(EXAMPLE_RUNS)"
+
+# The static HTML report of RUN_DIRS; its last line is the path to open.
+report: install
+	@if [ -z "$(strip $(RUN_DIRS))" ]; then \
+		echo "make report: set RUN_DIRS to one or more run directories" >&2; exit 2; fi
+	$(VENV)/bin/softmax-bench report $(RUN_DIRS) --out $(REPORT_DIR)
+	@echo "Report: $(abspath $(REPORT_DIR))/index.html"
 
 # Build outputs and caches; the virtual environment stays (`make distclean` removes it too).
 clean:

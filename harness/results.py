@@ -95,19 +95,36 @@ FIELDS: tuple[Field, ...] = (
     Field("convention_reference", "str", "what the reference does there"),
     Field("follows_convention", "bool", "the reference's convention or a listed alternative"),
     Field("score_message", "str", "why the verdict is what it is"),
-    # timing (filled by the timing runner; null until then)
+    # timing (harness.timing, docs/throughput.md; null on accuracy records)
     Field("median_s", "float", "median time per call"),
     Field("iqr_s", "float", "interquartile range of the time per call"),
     Field("rounds", "int", "timed rounds"),
-    Field("gbps", "float", "bytes moved per second / 1e9"),
-    Field("roofline_fraction", "float", "share of the measured copy roofline"),
-    Field("peak_bytes", "int", "peak device memory of the call"),
+    Field("gbps", "float", "bytes_moved / median_s / 1e9"),
+    Field("roofline_fraction", "float", "gbps / copy_gbps: share of the measured copy roofline"),
+    Field("peak_bytes", "int", "peak memory of one call above what was in use before it "
+          "(null: see peak_bytes_method)"),
+    Field("min_s", "float", "fastest round, per call"),
+    Field("mean_s", "float", "mean time per call over the rounds"),
+    Field("stddev_s", "float", "standard deviation of the per-call time over the rounds"),
+    Field("iterations", "int", "calls per round (pytest-benchmark's calibration)"),
+    Field("samples_s", "json", "raw per-call seconds of every round (round time / iterations)"),
+    Field("bytes_moved", "int", "bytes one call reads and writes at least (the bytes model of "
+          "docs/throughput.md)"),
+    Field("copy_gbps", "float", "the copy roofline: GB/s of a plain copy measured on the same "
+          "device in the same run (read + write)"),
+    Field("peak_bytes_method", "str", "how peak_bytes was measured, or why it is null"),
+    Field("first_call_s", "float", "the first call alone, compilation/tracing included"),
+    Field("threads", "int", "intra-op threads the framework computed with"),
+    Field("timer", "str", "the timing engine, clock and sync, e.g. 'pytest-benchmark 5.3.1 "
+          "perf_counter + jax.block_until_ready on each call's result'"),
     Field("wall_s", "float", "wall time of the task, scoring excluded"),
 )
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 KEY_FIELDS: tuple[str, ...] = ("implementation", "op", "pass", "case", "dtype", "device")
 TIMING_FIELDS: tuple[str, ...] = ("median_s", "iqr_s", "rounds", "gbps", "roofline_fraction",
-                                  "peak_bytes")
+                                  "peak_bytes", "min_s", "mean_s", "stddev_s", "iterations",
+                                  "samples_s", "bytes_moved", "copy_gbps", "peak_bytes_method",
+                                  "first_call_s", "threads", "timer")
 # Columns `load` adds from run.json to every row, so that several runs merge.
 RUN_COLUMNS: tuple[str, ...] = ("run_id", "machine_fingerprint")
 _PANDAS_DTYPES = {"str": "string", "float": "float64", "int": "Int64", "bool": "boolean",

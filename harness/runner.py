@@ -120,10 +120,10 @@ class References:
 class Runner:
     """Executes a plan into a run directory.
 
-    ``opts.jobs`` threads take implementations off one queue, each through its own worker
-    process (a thread that moves on to another framework replaces its worker), so several
-    implementations, of one framework or of several, run at once; each implementation's tasks
-    stay in plan order. Every case runs alone, at its own
+    ``opts.jobs`` threads take (implementation, dtype) units off one queue, each through its own
+    worker process (a thread that moves on to another framework replaces its worker), so
+    several units, of one framework or of several, run at once; a unit's tasks stay in plan
+    order. Every case runs alone, at its own
     shape: stacking the rows of several cases into one call was tried and changes results
     (TensorFlow's and XLA's float32 kernels round a row differently depending on the batch
     size, vectorised versus remainder loops), so a record would not be reproducible alone.
@@ -207,11 +207,13 @@ class Runner:
     def run(self) -> dict[str, int]:
         done_keys = self.store.finished_keys() if self.opts.resume else set()
         statuses = {s.name: s for s in framework_statuses()}
-        # A unit is one implementation's tasks, in plan order; units of one framework are
-        # adjacent, so a worker process mostly serves one framework from start to end.
-        units: dict[tuple[str, str], list[Task]] = {}
+        # A unit is one implementation's tasks in one dtype, in plan order (compiling is the
+        # slow part, and per dtype); units of one framework are adjacent, so a worker process
+        # mostly serves one framework from start to end.
+        units: dict[tuple[str, str, str], list[Task]] = {}
         for task in self.plan.tasks:
-            units.setdefault((task.impl["framework"], task.impl["name"]), []).append(task)
+            key = (task.impl["framework"], task.impl["name"], task.case.dtype)
+            units.setdefault(key, []).append(task)
         queue = deque(units.items())
 
         def drain() -> None:
@@ -221,7 +223,7 @@ class Runner:
                     with self._lock:
                         if not queue:
                             return
-                        (framework, _), tasks = queue.popleft()
+                        (framework, _, _), tasks = queue.popleft()
                     if session is None or session.framework != framework:
                         if session is not None:
                             session.close()

@@ -125,4 +125,24 @@ FULL: dict[str, Any] = {
     ],
 }
 
-BUILTIN: dict[str, dict[str, Any]] = {s["name"]: s for s in (QUICK, STABILITY, FULL)}
+# Throughput (docs/throughput.md): batch x classes from a small classifier through the fidelity
+# shape (256 x 32000) to LLM vocabularies (4096 x 32000, 8192 x 128256), plus the single huge row
+# (1 x 2**24) where PyTorch's eager GPU softmax ran at under 1% of the copy bandwidth. Shapes
+# whose estimated memory exceeds the device's bound are recorded as unsupported (on the CPU the
+# bound comes from MemAvailable and is printed).
+THROUGHPUT: dict[str, Any] = {
+    "name": "throughput",
+    "kind": "throughput",
+    "description": "Time every implementation, forward and backward, over batch x classes from "
+                   "64x1000 through 256x32000 to 4096x32000 and 8192x128256 (where memory "
+                   "allows), plus one 2**24-class row; GB/s against a copy roofline, peak memory.",
+    "timing": {"max_time": 0.5, "min_rounds": 10, "min_time": 0.01, "warmup_time": 0.1},
+    "cases": [
+        {"family": "throughput",
+         "params": {"shape": ["64x1000", "256x32000", "4096x32000", "8192x128256",
+                              "1x16777216"]},
+         "dtypes": ["float32", "bfloat16", "float16", "float64"]},
+    ],
+}
+
+BUILTIN: dict[str, dict[str, Any]] = {s["name"]: s for s in (QUICK, STABILITY, FULL, THROUGHPUT)}

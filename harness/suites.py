@@ -1,7 +1,9 @@
 """Suites: which case families, parameters, dtypes and ops a run covers.
 
-A suite is a built-in name (``quick``, ``stability``, ``full``; data in
-:mod:`harness.suite_data`) or a TOML file in the schema of docs/suites.md. Both go through the
+A suite is a built-in name (``quick``, ``stability``, ``full``, ``throughput``; data in
+:mod:`harness.suite_data`) or a TOML file in the schema of docs/suites.md. ``kind =
+"throughput"`` makes a timing suite: shapes, dtypes and ops to time (docs/throughput.md)
+instead of case families to score. Both go through the
 same validation; a mistake in a file raises :class:`~harness.errors.ConfigError` with one line,
 ``FILE:LINE: KEY: what is wrong; what is expected``.
 """
@@ -22,6 +24,7 @@ from harness.cases import DTYPE_NAMES, FAMILIES, NOT_GENERATED, Family, Param
 from harness.errors import ConfigError
 from harness.ops import OPS
 from harness.suite_data import BUILTIN
+from harness.timing import THROUGHPUT_OPS
 
 BUILTIN_NAMES: tuple[str, ...] = tuple(BUILTIN)
 
@@ -46,12 +49,22 @@ class SuiteEntry:
 
 @dataclass(frozen=True)
 class Suite:
-    """A named, ordered list of entries; ``source`` is "builtin" or the file it came from."""
+    """A named, ordered list of entries; ``source`` is "builtin" or the file it came from.
+
+    ``kind`` is "accuracy" (case families, scored) or "throughput" (entries of family
+    "throughput" whose ``params["shape"]`` holds (N, C) pairs, timed with the ``timing``
+    options; see harness.throughput).
+    """
 
     name: str
     description: str
     entries: tuple[SuiteEntry, ...]
     source: str = "builtin"
+    kind: str = "accuracy"
+    timing: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timing", MappingProxyType(dict(self.timing)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,7 +119,20 @@ def load_suite_file(path: str | Path, shown: str | None = None) -> Suite:
 # Validation
 # --------------------------------------------------------------------------------------------
 
-TOP_KEYS = ("name", "description", "include", "cases")
+TOP_KEYS = ("name", "description", "kind", "include", "timing", "cases")
+KINDS = ("accuracy", "throughput")
+THROUGHPUT_FAMILY = "throughput"
+THROUGHPUT_ENTRY_KEYS = ("family", "dtypes", "ops", "params")
+THROUGHPUT_DTYPES = ("float32", "bfloat16", "float16", "float64")  # default order: float32 first
+# [timing] keys of a throughput suite: (kind, minimum, meaning); harness.timing.TimingOptions
+TIMING_KEYS: dict[str, tuple[str, float | None, str]] = {
+    "max_time": ("number", 0.0, "seconds of rounds to aim for (pytest-benchmark max_time)"),
+    "min_rounds": ("int", 1, "rounds at least (pytest-benchmark min_rounds)"),
+    "min_time": ("number", 0.0, "seconds per round at least (calibration)"),
+    "warmup_time": ("number", 0.0, "seconds of warm-up calls after the first call"),
+    "disable_gc": ("bool", None, "garbage collector off while timing"),
+    "copy_bytes": ("int", 2**20, "bytes of the copy roofline's buffer (default 256 MiB)"),
+}
 ENTRY_KEYS = ("family", "dtypes", "ops", "params")
 
 
@@ -147,25 +173,119 @@ def _suite(data: Mapping[str, Any], *, default_name: str, source: str) -> Suite:
             raise _SchemaError((key,), f"unknown key; expected one of {_one_of(TOP_KEYS)}")
     name = data.get("name", default_name)
     description = data.get("description", "")
-    for key, value in (("name", name), ("description", description)):
+    kind = data.get("kind", "accuracy")
+    for key, value in (("name", name), ("description", description), ("kind", kind)):
         if not isinstance(value, str):
             raise _SchemaError((key,), f"expected a string, got {_type_name(value)}")
+    if kind not in KINDS:
+        raise _SchemaError(("kind",), f"unknown kind {kind!r}; expected one of {_one_of(KINDS)}")
+    timing: dict[str, Any] = {}
     entries: list[SuiteEntry] = []
     for included in _strings(data.get("include", []), ("include",)):
         if included not in BUILTIN:
             raise _SchemaError(("include",), f"unknown suite {included!r}; expected one of "
                                              f"{_one_of(BUILTIN_NAMES)}")
-        entries.extend(builtin_suite(included).entries)
+        other = builtin_suite(included)
+        if other.kind != kind:
+            raise _SchemaError(("include",), f"suite {included!r} is a {other.kind} suite; a "
+                                             f"{kind} suite can only include {kind} suites")
+        entries.extend(other.entries)
+        timing.update(other.timing)
+    if "timing" in data:
+        if kind != "throughput":
+            raise _SchemaError(("timing",), 'timing options belong to throughput suites; add '
+                                            'kind = "throughput"')
+        timing.update(_timing(data["timing"]))
     cases = data.get("cases", [])
     if not isinstance(cases, list):
         raise _SchemaError(("cases",), "expected an array of tables ([[cases]])")
     for i, raw in enumerate(cases):
         if not isinstance(raw, dict):
             raise _SchemaError(("cases", i), f"expected a table, got {_type_name(raw)}")
-        entries.append(_entry(raw, ("cases", i)))
+        if kind == "throughput":
+            entries.append(_throughput_entry(raw, ("cases", i)))
+        else:
+            entries.append(_entry(raw, ("cases", i)))
     if not entries:
         raise _SchemaError(("cases",), "the suite has no cases; add [[cases]] tables or include")
-    return Suite(name, description, tuple(entries), source)
+    return Suite(name, description, tuple(entries), source, kind, timing)
+
+
+def _timing(raw: Any) -> dict[str, Any]:
+    """The [timing] table of a throughput suite."""
+    if not isinstance(raw, dict):
+        raise _SchemaError(("timing",), f"expected a table, got {_type_name(raw)}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in TIMING_KEYS:
+            raise _SchemaError(("timing", key), f"unknown key; expected one of "
+                                                f"{_one_of(TIMING_KEYS)}")
+        kind, minimum, _ = TIMING_KEYS[key]
+        if kind == "bool":
+            ok = isinstance(value, bool)
+        else:
+            numeric = int if kind == "int" else (int, float)
+            ok = (isinstance(value, numeric) and not isinstance(value, bool)
+                  and math.isfinite(value) and (minimum is None or value >= minimum))
+        if not ok:
+            want = {"bool": "a boolean", "int": f"an integer >= {int(minimum or 0)}",
+                    "number": f"a number >= {minimum or 0:g}"}[kind]
+            raise _SchemaError(("timing", key), f"expected {want}, got {_type_name(value)} "
+                                                f"{value!r}")
+        out[key] = value
+    return out
+
+
+_SHAPE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def _shape(value: Any, path: KeyPath) -> tuple[int, int]:
+    """A throughput shape: "NxC" or [N, C], both positive integers."""
+    if isinstance(value, str) and (m := _SHAPE.match(value)):
+        pair = (int(m.group(1)), int(m.group(2)))
+    elif (isinstance(value, list) and len(value) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise _SchemaError(path, f'expected a shape "NxC" (e.g. "256x32000") or [N, C], got '
+                                 f"{_type_name(value)} {value!r}")
+    if min(pair) < 1:
+        raise _SchemaError(path, f"expected rows and classes >= 1, got {pair[0]}x{pair[1]}")
+    return pair
+
+
+def _throughput_entry(raw: Mapping[str, Any], path: KeyPath) -> SuiteEntry:
+    """One [[cases]] table of a throughput suite: shapes, dtypes and ops to time."""
+    for key in raw:
+        if key not in THROUGHPUT_ENTRY_KEYS:
+            raise _SchemaError((*path, key), f"unknown key; expected one of "
+                                             f"{_one_of(THROUGHPUT_ENTRY_KEYS)}")
+    family = raw.get("family", THROUGHPUT_FAMILY)
+    if family != THROUGHPUT_FAMILY:
+        raise _SchemaError((*path, "family"), f"a throughput suite times family "
+                                              f"{THROUGHPUT_FAMILY!r} only, not {family!r}")
+    dtypes = _choices(raw.get("dtypes", list(THROUGHPUT_DTYPES)), (*path, "dtypes"), "dtype",
+                      DTYPE_NAMES)
+    ops = _choices(raw.get("ops", list(THROUGHPUT_OPS)), (*path, "ops"), "op", THROUGHPUT_OPS)
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        raise _SchemaError((*path, "params"), f"expected a table, got {_type_name(params)}")
+    for key in params:
+        if key != "shape":
+            raise _SchemaError((*path, "params", key), "unknown parameter of family "
+                                                       "'throughput'; expected shape")
+    if "shape" not in params:
+        raise _SchemaError((*path, "params", "shape"), 'missing; list the shapes to time, '
+                                                       'e.g. shape = ["256x32000"]')
+    raw_shapes = params["shape"] if isinstance(params["shape"], list) and not (
+        len(params["shape"]) == 2 and all(isinstance(v, int) for v in params["shape"])
+    ) else [params["shape"]]
+    if not raw_shapes:
+        raise _SchemaError((*path, "params", "shape"), "expected at least one shape")
+    shapes = tuple(_shape(v, (*path, "params", "shape")) for v in raw_shapes)
+    if len(set(shapes)) != len(shapes):
+        raise _SchemaError((*path, "params", "shape"), "a shape is listed twice")
+    return SuiteEntry(THROUGHPUT_FAMILY, {"shape": shapes}, tuple(dtypes), tuple(ops))
 
 
 def _entry(raw: Mapping[str, Any], path: KeyPath) -> SuiteEntry:

@@ -3,6 +3,8 @@
 ``python -m harness.worker FRAMEWORK DEVICE`` speaks JSON lines: it first writes a ``hello``
 message (availability, implementations, numerics settings), then answers one ``task`` per line
 read from stdin. Arrays travel as ``.npz`` files (never pickle) whose paths the task names.
+A task with ``"mode": "time"`` is a throughput measurement instead (``harness.timing``): the
+worker generates its inputs from the task's seed and shape, and replies with the timing fields.
 The worker's own stdout is moved to stderr at start so that framework chatter can never
 corrupt the protocol stream. The parent never imports a framework: everything that does runs
 here, and a crash, hang or CUDA error takes down only this process.
@@ -122,7 +124,12 @@ def serve(framework: str, device: str, proto: TextIO) -> int:
             reply.update(status="unavailable", message=reason or f"unknown {task['impl']}")
         else:
             try:
-                reply.update(run_task(adapter, impl, task))
+                if task.get("mode") == "time":  # throughput timing (harness.timing)
+                    from harness import timing
+
+                    reply.update(timing.run_task(adapter, impl, task))
+                else:
+                    reply.update(run_task(adapter, impl, task))
             except Exception as exc:
                 from harness.adapters.base import NotDifferentiable
 

@@ -10,8 +10,13 @@ the copy back happen outside any timed region: the runner times `forward` (or `b
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import importlib
 import os
+import sys
+import time
+import tracemalloc
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import ModuleType
@@ -282,6 +287,64 @@ class Adapter(ABC):
         return self.to_framework(exact_cast(cotangent_np, dtype, "cotangent"), dtype,
                                  self.device_of(output))
 
+    # -- timing (harness.timing) ---------------------------------------------------------------
+
+    def timing_clock(self, device: str) -> tuple[Callable[[], float], str]:
+        """The clock pytest-benchmark reads before and after each round of calls, and its name.
+
+        ``time.perf_counter`` here. A framework that queues work on a device overrides this with
+        a synchronising clock (sync, then read the host clock), so that a round ends when the
+        device work of its calls has finished, with one sync per round rather than per call.
+        """
+        return time.perf_counter, "perf_counter"
+
+    def timed(self, call: Callable[[], Any], device: str) -> tuple[Callable[[], Any], str]:
+        """``call`` plus whatever makes its work finished when it returns (the result is
+        returned), and a description of what was added ("" for nothing).
+
+        The default synchronises on the result after every call (``synchronize``), which is
+        right for every framework; adapters whose ``timing_clock`` already synchronises, or
+        whose calls are synchronous, override it to add nothing.
+        """
+
+        def run() -> Any:
+            result = call()
+            self.synchronize(device, result)
+            return result
+
+        return run, f"{self.framework} synchronize() on each call's result"
+
+    def copy_fn(self, device: str, nbytes: int) -> tuple[Callable[[], Any], str]:
+        """A no-argument callable copying a buffer of ``nbytes`` into a preallocated one on
+        ``device`` (it moves 2 * nbytes: read + write), and what it is, for the copy roofline.
+
+        On the CPU every framework works in the same host memory, and only numpy offers a copy
+        into an existing buffer (torch's ``copy_`` is a vectorised loop at about half of
+        memcpy's speed; TensorFlow and JAX allocate a fresh output, so their copies mostly
+        measure page faults): the roofline is ``numpy.copyto``, measured in this worker.
+        """
+        if device != "cpu":
+            raise NotImplementedError(f"{self.framework}: no copy roofline on {device!r}")
+        src = np.ones(nbytes // 4, dtype=np.float32)
+        dst = np.zeros_like(src)
+        return (lambda: np.copyto(dst, src)), "numpy.copyto(dst, src) into a preallocated " \
+                                                "float32 buffer (host memory)"
+
+    def peak_memory(self, target: Callable[[], Any], device: str) -> tuple[int | None, str]:
+        """Peak bytes one call of ``target`` needs above what was in use before it, and how
+        that was measured (or, with None, why it could not be).
+
+        CPU default: the process's resident high-water mark (``rss_peak``), which sees every
+        allocator. Device counters belong to the framework adapters.
+        """
+        if device == "cpu":
+            return rss_peak(target)
+        return None, f"no peak-memory counter for {self.framework} on {device}"
+
+    def intra_op_threads(self) -> int | None:
+        """The intra-op threads this framework computes with in this process (None: unknown)."""
+        return self._threads_requested
+
     # -- settings ------------------------------------------------------------------------------
 
     @abstractmethod
@@ -323,3 +386,76 @@ def extra_hint(extra: str) -> str:
 
 def env_flag(name: str, default: str = "unset") -> str:
     return os.environ.get(name, default)
+
+
+# -- peak memory on the CPU --------------------------------------------------------------------
+
+RSS_METHOD = ("rss_hwm: peak resident set size of the worker during one call (VmHWM, reset by "
+              "writing 5 to /proc/self/clear_refs) minus the resident size just before it, after "
+              "gc.collect() and malloc_trim(0); sees every allocator, at page granularity; memory "
+              "an allocator already held is not counted, so it is a lower bound")
+TRACEMALLOC_METHOD = ("tracemalloc: peak of traced allocations during one call minus those "
+                      "before it; numpy registers its array buffers with tracemalloc, so this is "
+                      "exact for numpy/scipy arrays (Python objects included)")
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _malloc_trim() -> None:
+    """Return glibc's free heap memory to the system, so that reuse does not hide a peak."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # musl or another libc: nothing to trim
+        pass
+
+
+def rss_peak(target: Callable[[], Any]) -> tuple[int | None, str]:
+    """Peak resident bytes of one ``target()`` call above the resident size before it (Linux).
+
+    Returns (None, reason) where the kernel's high-water mark cannot be reset.
+    """
+    if not sys.platform.startswith("linux"):
+        return None, f"rss_hwm needs Linux's /proc/self/clear_refs; not on {sys.platform}"
+    gc.collect()
+    _malloc_trim()
+    before = _status_kib("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")  # reset the peak RSS (VmHWM) to the current RSS
+    except OSError as exc:
+        return None, f"rss_hwm: cannot reset the peak RSS ({exc.strerror or exc})"
+    result = target()
+    peak = _status_kib("VmHWM")
+    del result
+    if before is None or peak is None:
+        return None, "rss_hwm: /proc/self/status has no VmRSS/VmHWM"
+    return max(0, peak - before) * 1024, RSS_METHOD
+
+
+def tracemalloc_peak(target: Callable[[], Any]) -> tuple[int | None, str]:
+    """Peak traced bytes of one ``target()`` call above those traced before it."""
+    gc.collect()
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = target()
+        peak = tracemalloc.get_traced_memory()[1]
+        del result
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return max(0, peak - before), TRACEMALLOC_METHOD

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import compile_cache
 from harness.adapters.base import (
     Adapter,
     NotDifferentiable,
@@ -40,11 +41,21 @@ class JaxAdapter(Adapter):
         self._x64_error: str | None = None
         self._vjp_cache: dict[tuple[Any, ...], Any] = {}
 
+    def _before_import(self) -> None:
+        # JAX grabs 75% of GPU memory at start by default; several workers (and PyTorch's)
+        # share the GPU, so allocate on demand instead. Memory only, never numerics.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
     def _after_import(self, module: ModuleType) -> None:
         try:
             module.config.update("jax_enable_x64", True)
         except Exception as exc:  # e.g. a JAX where the flag was removed or is locked
             self._x64_error = f"{type(exc).__name__}: {exc}"
+        cache = compile_cache.directory("jax")
+        if cache is not None:  # compiled code only, keyed by HLO and options (compile_cache)
+            module.config.update("jax_compilation_cache_dir", str(cache))
+            module.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+            module.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
     def _x64(self) -> bool:
         return bool(self.load().config.jax_enable_x64)
@@ -92,6 +103,61 @@ class JaxAdapter(Adapter):
         value, so pass the result of the call being timed."""
         if result is not None:
             self.load().block_until_ready(result)
+
+    # -- timing -------------------------------------------------------------------------------
+
+    def timed(self, call: Callable[[], Any], device: str) -> tuple[Callable[[], Any], str]:
+        # JAX dispatches asynchronously on every device, the CPU included, and can only wait
+        # for a value: block on each call's result, inside the timed loop.
+        block = self.load().block_until_ready
+
+        def run() -> Any:
+            return block(call())
+
+        return run, "jax.block_until_ready on each call's result"
+
+    def copy_fn(self, device: str, nbytes: int) -> tuple[Callable[[], Any], str]:
+        if device != "cuda":
+            return super().copy_fn(device, nbytes)
+        jax = self.load()  # CUDA path, untested here
+        gpu = self._device("cuda")
+        src = jax.device_put(np.zeros(nbytes // 4, dtype=np.float32), gpu)
+        state = [jax.device_put(np.zeros(nbytes // 4, dtype=np.float32), gpu)]
+        # donating the destination lets XLA write the copy into it instead of a new buffer
+        copy = jax.jit(lambda dst, s: dst.at[:].set(s), donate_argnums=0)
+
+        def run() -> Any:
+            state[0] = copy(state[0], src)
+            return state[0].block_until_ready()
+
+        return run, "jax.jit(dst.at[:].set(src), donate_argnums=0) on gpu (float32)"
+
+    def peak_memory(self, target: Callable[[], Any], device: str) -> tuple[int | None, str]:
+        if device != "cuda":
+            # jax's CPU device has no memory_stats() (it returns None)
+            return super().peak_memory(target, device)
+        stats_of = self._device("cuda").memory_stats  # CUDA path, untested here
+        before = stats_of() or {}
+        result = target()
+        after = stats_of() or {}
+        del result
+        if "peak_bytes_in_use" not in after:
+            return None, "jax device.memory_stats() has no peak_bytes_in_use on this backend"
+        if after["peak_bytes_in_use"] <= before.get("peak_bytes_in_use", 0):
+            # the counter cannot be reset: a call below an earlier peak leaves no trace
+            return None, ("jax memory_stats()['peak_bytes_in_use'] cannot be reset and this "
+                          "call did not exceed an earlier peak")
+        return (after["peak_bytes_in_use"] - before.get("bytes_in_use", 0),
+                "jax device.memory_stats(): peak_bytes_in_use after the call minus bytes_in_use "
+                "before it (counts only a new process-wide peak)")
+
+    def intra_op_threads(self) -> int | None:
+        if _SINGLE_THREAD_XLA_FLAGS in os.environ.get("XLA_FLAGS", ""):
+            return 1
+        try:
+            return len(os.sched_getaffinity(0))  # XLA:CPU uses every schedulable core
+        except AttributeError:  # not Linux
+            return os.cpu_count()
 
     def _vjp_fn(self, impl: Implementation, inputs: list[Any], options: dict[str, Any],
                 cotangent_np: np.ndarray | None) -> Callable[[], Any]:
@@ -160,6 +226,7 @@ class JaxAdapter(Adapter):
             "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
             "jax_softmax_custom_jvp": bool(jax.config.jax_softmax_custom_jvp),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+            "jax_compilation_cache_dir": jax.config.jax_compilation_cache_dir,
         })
         if self._x64_error:
             out["jax_enable_x64_error"] = self._x64_error

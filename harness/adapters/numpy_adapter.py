@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from harness.adapters.base import Adapter, dtype_name, exact_cast, extra_hint
+from harness.adapters.base import Adapter, dtype_name, exact_cast, extra_hint, tracemalloc_peak
 
 
 class NumpyAdapter(Adapter):
@@ -43,6 +44,16 @@ class NumpyAdapter(Adapter):
 
     def synchronize(self, device: str, result: Any = None) -> None:
         """NumPy computes synchronously."""
+
+    def timed(self, call: Callable[[], Any], device: str) -> tuple[Callable[[], Any], str]:
+        return call, ""  # numpy computes synchronously
+
+    def peak_memory(self, target: Callable[[], Any], device: str) -> tuple[int | None, str]:
+        # numpy reports its array buffers to tracemalloc: exact, unlike the RSS method.
+        return tracemalloc_peak(target)
+
+    def intra_op_threads(self) -> int | None:
+        return 1  # the ufuncs and reductions the numpy/scipy implementations use
 
     def set_threads(self, n: int) -> None:
         self._threads_requested = n

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from harness import compile_cache
 from harness.adapters.base import Adapter, NotDifferentiable, exact_cast, extra_hint
 from harness.errors import ConfigError
 from harness.impls import CompiledFn, mode_of
@@ -38,6 +40,9 @@ class TensorflowAdapter(Adapter):
         if "keras" not in sys.modules:
             os.environ["KERAS_BACKEND"] = "tensorflow"
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # logging only, not numerics
+        # XLA's persistent cache: compiled @xla code only, keyed by graph and options
+        os.environ["TF_XLA_FLAGS"] = compile_cache.tensorflow_flags(
+            os.environ.get("TF_XLA_FLAGS", ""))
 
     def _gpu_devices(self) -> list[str]:
         tf = self.load()
@@ -65,6 +70,61 @@ class TensorflowAdapter(Adapter):
         # Eager CPU ops are synchronous; GPU kernels run on a stream.
         if device == "cuda":
             self.load().test.experimental.sync_devices()
+
+    # -- timing -------------------------------------------------------------------------------
+
+    def timing_clock(self, device: str) -> tuple[Callable[[], float], str]:
+        # tf.test.experimental.sync_devices() waits for every queued op on every device (TF >=
+        # 2.13). CPU eager execution is synchronous by default, but TF can run ops
+        # asynchronously (tf.config.experimental.set_synchronous_execution(False)), so the
+        # clock syncs on every device: about 30 us on the project's CPU, once per round.
+        sync = self.load().test.experimental.sync_devices
+        perf_counter = time.perf_counter
+
+        def tf_clock() -> float:
+            sync()
+            return perf_counter()
+
+        return tf_clock, "perf_counter after tf.test.experimental.sync_devices()"
+
+    def timed(self, call: Callable[[], Any], device: str) -> tuple[Callable[[], Any], str]:
+        # sync_devices raises inside a tf.function; it runs in the clock, after the call returns
+        return call, ""
+
+    def copy_fn(self, device: str, nbytes: int) -> tuple[Callable[[], Any], str]:
+        if device != "cuda":
+            return super().copy_fn(device, nbytes)
+        tf = self.load()  # CUDA path, untested here
+        with tf.device(_TF_DEVICES["cuda"]):
+            src = tf.random.normal((nbytes // 4,), dtype=tf.float32)
+
+        def copy() -> Any:
+            with tf.device(_TF_DEVICES["cuda"]):
+                # identity may alias its input; DeepCopy always writes a new buffer (on the GPU
+                # from TF's BFC pool, so no page faults are timed)
+                return tf.raw_ops.DeepCopy(x=src)
+
+        return copy, "tf.raw_ops.DeepCopy on GPU:0 (float32)"
+
+    def peak_memory(self, target: Callable[[], Any], device: str) -> tuple[int | None, str]:
+        if device != "cuda":
+            # get_memory_info raises "Allocator stats not available for device 'CPU:0'"
+            return super().peak_memory(target, device)
+        tf = self.load()  # CUDA path, untested here
+        name = "GPU:0"
+        tf.test.experimental.sync_devices()
+        tf.config.experimental.reset_memory_stats(name)
+        before = tf.config.experimental.get_memory_info(name)["current"]
+        result = target()
+        tf.test.experimental.sync_devices()
+        peak = tf.config.experimental.get_memory_info(name)["peak"]
+        del result
+        return max(0, peak - before), ("tf.config.experimental.get_memory_info('GPU:0')['peak'] "
+                                       "after reset_memory_stats, minus 'current' before the call")
+
+    def intra_op_threads(self) -> int | None:
+        n = int(self.load().config.threading.get_intra_op_parallelism_threads())
+        return n if n > 0 else _schedulable_cpus()  # 0: TensorFlow picks one per core
 
     def forward_fn(self, impl: Implementation, inputs: list[Any],
                    options: dict[str, Any]) -> Callable[[], Any]:
@@ -131,11 +191,11 @@ class TensorflowAdapter(Adapter):
                 tf.config.experimental.tensor_float_32_execution_enabled()),
             "tf_op_determinism": _op_determinism(),
             "tf_is_cuda_build": bool(tf.sysconfig.get_build_info().get("is_cuda_build")),
+            "TF_XLA_FLAGS": os.environ.get("TF_XLA_FLAGS", ""),
             # oneDNN custom ops are on by default on x86 Linux and change float results slightly.
             "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS",
                                                     "unset (TensorFlow default: on for x86)"),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-            "TF_XLA_FLAGS": os.environ.get("TF_XLA_FLAGS", ""),
             "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "unset"),
         })
         keras = sys.modules.get("keras")
@@ -157,6 +217,13 @@ def _tape_vjp(tf: ModuleType, fn: Callable[..., Any]) -> Callable[..., Any]:
         return tape.gradient(out, x, output_gradients=seed)
 
     return vjp
+
+
+def _schedulable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _op_determinism() -> bool | None:

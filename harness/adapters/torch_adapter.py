@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,53 @@ class TorchAdapter(Adapter):
     def synchronize(self, device: str, result: Any = None) -> None:
         if device == "cuda":
             self.load().cuda.synchronize()
+
+    # -- timing -------------------------------------------------------------------------------
+
+    def timing_clock(self, device: str) -> tuple[Callable[[], float], str]:
+        if device != "cuda":
+            return time.perf_counter, "perf_counter"
+        # CUDA (untested here, no GPU on the project machine): a synchronising clock, so a round
+        # of calls ends when its kernels have run; one sync per round, not per call (a sync per
+        # call distorts short kernels, PyTorch PR #75393). The lead may switch to CUDA events on
+        # the current stream (measuring.md §2).
+        sync = self.load().cuda.synchronize
+        perf_counter = time.perf_counter
+
+        def cuda_clock() -> float:
+            sync()
+            return perf_counter()
+
+        return cuda_clock, "perf_counter after torch.cuda.synchronize()"
+
+    def timed(self, call: Callable[[], Any], device: str) -> tuple[Callable[[], Any], str]:
+        # CPU ops are synchronous; on CUDA the clock synchronises once per round.
+        return call, ""
+
+    def copy_fn(self, device: str, nbytes: int) -> tuple[Callable[[], Any], str]:
+        if device != "cuda":
+            return super().copy_fn(device, nbytes)
+        torch = self.load()  # CUDA path, untested here
+        src = torch.randn(nbytes // 4, dtype=torch.float32, device="cuda")
+        dst = torch.empty_like(src)
+        return (lambda: dst.copy_(src)), "torch dst.copy_(src) on cuda (float32)"
+
+    def peak_memory(self, target: Callable[[], Any], device: str) -> tuple[int | None, str]:
+        if device != "cuda":
+            return super().peak_memory(target, device)
+        cuda = self.load().cuda  # CUDA path, untested here
+        cuda.synchronize()
+        before = cuda.memory_allocated()
+        cuda.reset_peak_memory_stats()
+        result = target()
+        cuda.synchronize()
+        peak = cuda.max_memory_allocated()
+        del result
+        return max(0, peak - before), ("torch.cuda.max_memory_allocated() during one call minus "
+                                       "memory_allocated() before it (caching allocator)")
+
+    def intra_op_threads(self) -> int | None:
+        return int(self.load().get_num_threads())
 
     def _vjp_fn(self, impl: Implementation, inputs: list[Any], options: dict[str, Any],
                 cotangent_np: np.ndarray | None) -> Callable[[], Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,6 +96,84 @@ def test_repeated_records_keep_the_newest(tmp_path: Path) -> None:
     assert changes(compare.compare_accuracy(base, new)) == {"a": "unchanged"}
 
 
-def test_timing_comparison_is_a_clear_seam() -> None:
-    with pytest.raises(NotImplementedError, match="timing"):
-        compare.compare_timing(pd.DataFrame(), pd.DataFrame())
+# -- timing (asv's rule: a factor and a Mann-Whitney U test on the raw samples) -----------------
+
+
+def timed(case: str, median_ms: float, *, n: int = 20, spread: float = 0.01, seed: int = 0,
+          status: str = "ok", impl: str = "torch.nn.functional.softmax") -> dict[str, Any]:
+    """A timing record whose samples scatter by +-spread around median_ms."""
+    rng = np.random.default_rng(seed)
+    samples = (median_ms * 1e-3 * (1 + spread * rng.uniform(-1, 1, n))).tolist()
+    ok = status == "ok"
+    return {"implementation": impl, "framework": "torch", "op": "softmax", "pass": "forward",
+            "device": "cpu", "dtype": "float32", "case": case, "case_family": "throughput",
+            "shape": [256, 32000], "status": status, "message": "" if ok else "worker killed",
+            "median_s": float(np.median(samples)) if ok else None,
+            "samples_s": samples if ok else None, "rounds": n if ok else None}
+
+
+def timing_frame(tmp_path: Path, name: str, records: list[dict[str, Any]],
+                 fingerprint: str = "abc123") -> pd.DataFrame:
+    store = results.RunDirectory.create(tmp_path / name, {"suite": "throughput"},
+                                        env={"machine_fingerprint": fingerprint})
+    for r in records:
+        store.append(r)
+    store.finish()
+    return results.load(tmp_path / name)
+
+
+def test_timing_regression_needs_both_the_factor_and_significance(tmp_path: Path) -> None:
+    base = timing_frame(tmp_path, "base", [
+        timed("same", 10.0, seed=1), timed("slower", 10.0, seed=2),
+        timed("a_little_slower", 10.0, seed=3), timed("faster", 10.0, seed=4),
+        timed("noisy", 10.0, spread=0.6, seed=5), timed("crashes_now", 10.0, seed=6),
+        timed("few_rounds", 10.0, n=6, seed=7), timed("was_unsupported", 1.0, status="unsupported"),
+    ])
+    new = timing_frame(tmp_path, "new", [
+        timed("same", 10.0, seed=11), timed("slower", 15.0, seed=12),
+        timed("a_little_slower", 10.5, seed=13), timed("faster", 5.0, seed=14),
+        # 20% slower in the median, but the samples overlap too much to say so at p < 0.002
+        timed("noisy", 12.0, spread=0.6, seed=15), timed("crashes_now", 0, status="crash"),
+        timed("few_rounds", 20.0, n=6, seed=17), timed("was_unsupported", 1.0),
+    ])
+    table = compare.compare_timing(base, new)
+    assert changes(table) == {
+        "same": "unchanged", "slower": "regression", "a_little_slower": "unchanged",
+        "faster": "improvement", "noisy": "unchanged", "crashes_now": "regression",
+        "few_rounds": "not_comparable", "was_unsupported": "not_comparable"}
+    rows = table.set_index("case")
+    assert rows.loc["slower", "ratio"] == pytest.approx(1.5, rel=0.02)
+    assert rows.loc["slower", "p_value"] < compare.DEFAULT_ALPHA
+    # significant (20 vs 20 clean samples), but below the 1.1 factor
+    assert rows.loc["a_little_slower", "p_value"] < compare.DEFAULT_ALPHA
+    assert rows.loc["noisy", "p_value"] >= compare.DEFAULT_ALPHA
+    assert "cannot reach p < 0.002" in rows.loc["few_rounds", "reason"]
+    assert "new crash" in rows.loc["crashes_now", "reason"]
+    assert list(table["change"])[:2] == ["regression", "regression"]
+    # the thresholds are parameters
+    loose = compare.compare_timing(base, new, min_factor=1.02)
+    assert changes(loose)["a_little_slower"] == "regression"
+
+
+def test_timing_compares_only_within_one_machine(tmp_path: Path) -> None:
+    base = timing_frame(tmp_path, "base", [timed("a", 10.0)], fingerprint="machine-a")
+    new = timing_frame(tmp_path, "new", [timed("a", 30.0, seed=3)], fingerprint="machine-b")
+    table = compare.compare_timing(base, new)
+    assert changes(table) == {"a": "not_comparable"}
+    assert "different machines" in table["reason"].iloc[0]
+
+
+def test_min_p_value_of_the_mann_whitney_test() -> None:
+    # 6 rounds a side can never give p < 0.002; 7 can (so the suites ask for at least 10)
+    assert compare.min_p_value(6, 6) > compare.DEFAULT_ALPHA > compare.min_p_value(7, 7)
+    assert compare.min_p_value(0, 5) == 1.0
+
+
+def test_compare_joins_accuracy_and_timing(tmp_path: Path) -> None:
+    base = timing_frame(tmp_path, "base", [rec("acc"), timed("t", 10.0)])
+    new = timing_frame(tmp_path, "new", [rec("acc", max_ulp=50.0), timed("t", 20.0, seed=9)])
+    table = compare.compare(base, new)
+    assert {(r.case, r.kind, r.change) for r in table.itertuples()} == {
+        ("acc", "accuracy", "regression"), ("t", "timing", "regression")}
+    assert "timing" in compare.format_report(table)
+    assert compare.is_timing(base).tolist() == [False, True]

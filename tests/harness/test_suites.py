@@ -17,7 +17,7 @@ DOCS = REPO_ROOT / "docs" / "suites.md"
 
 
 def test_builtin_suites() -> None:
-    assert BUILTIN_NAMES == ("quick", "stability", "full")
+    assert BUILTIN_NAMES == ("quick", "stability", "full", "throughput")
     for name in BUILTIN_NAMES:
         suite = get_suite(name)
         assert isinstance(suite, Suite) and suite.name == name and suite.source == "builtin"
@@ -29,8 +29,8 @@ def test_unknown_suite_name_lists_the_builtins() -> None:
     with pytest.raises(ConfigError) as info:
         get_suite("quik")
     assert str(info.value) == (
-        "unknown suite 'quik'; expected one of quick, stability, full, or a path to a .toml "
-        "suite file"
+        "unknown suite 'quik'; expected one of quick, stability, full, throughput, or a path "
+        "to a .toml suite file"
     )
 
 
@@ -141,7 +141,7 @@ MALFORMED = {
     ),
     "unknown top-level key": (
         'name = "x"\nsuite = "quick"\n',
-        "2: suite: unknown key; expected one of name, description, include, cases",
+        "2: suite: unknown key; expected one of name, description, kind, include, timing, cases",
     ),
     "wrong type at top level": (
         "description = 5\n",
@@ -157,7 +157,7 @@ MALFORMED = {
     ),
     "unknown include": (
         'include = ["quick", "slow"]\n',
-        "1: include: unknown suite 'slow'; expected one of quick, stability, full",
+        "1: include: unknown suite 'slow'; expected one of quick, stability, full, throughput",
     ),
     "dtypes of the wrong type": (
         '[[cases]]\nfamily = "random_normal"\ndtypes = 3\n',
