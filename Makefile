@@ -54,7 +54,7 @@ lint: install-all
 # small throughput suite in float32), then one HTML report over them and the committed example
 # runs (examples/runs: a GPU run); its last line is the report's path.
 BENCH_RUNS := bench-results/runs
-EXAMPLE_RUNS := $(sort $(dir $(wildcard examples/runs/*/*/run.json)))
+EXAMPLE_RUNS := $(sort $(dir $(wildcard examples/runs/*/run.json)))
 
 bench: install-all
 	@mkdir -p $(dir $(BENCH_JSON))
