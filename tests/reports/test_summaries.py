@@ -118,3 +118,20 @@ def test_formatting() -> None:
     assert fmt.number(math.nan) == "–" and fmt.number(None) == "–"
     assert fmt.number(math.inf) == "∞" and fmt.percent(0.315) == "32%"
     assert fmt.bytes_(3 * 2**20) == "3 MiB"
+
+
+def test_roofline_share_is_of_the_fastest_copy_on_the_device() -> None:
+    """Two frameworks' copies on one GPU (4 and 2 TB/s): both shares are of 4 TB/s."""
+    import numpy as np
+    import pandas as pd
+
+    from reports.data import _one_roofline_per_device
+
+    frame = pd.DataFrame({"run_index": [0, 0, 0, 1], "device": ["cuda", "cuda", "cpu", "cuda"],
+                          "gbps": [2000.0, 1500.0, 10.0, 100.0],
+                          "copy_gbps": [4000.0, 2000.0, 30.0, 200.0],
+                          "roofline_fraction": [0.5, 0.75, 1 / 3, 0.5]})
+    _one_roofline_per_device(frame)
+    assert np.allclose(frame["roofline_fraction"], [0.5, 0.375, 1 / 3, 0.5])
+    assert list(frame["framework_copy_gbps"]) == [4000.0, 2000.0, 30.0, 200.0]
+    assert list(frame["copy_gbps"]) == [4000.0, 4000.0, 30.0, 200.0]
