@@ -46,6 +46,8 @@ def test_workers_record_and_fill_the_cache(framework: str, key: str, tmp_path: P
     from harness.workers import Worker
 
     monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cc"))
+    # an in-process TensorFlow adapter of an earlier test may have set it; a set value wins
+    monkeypatch.delenv("TF_XLA_FLAGS", raising=False)
     impl = {"jax": "jax.nn.softmax@jit", "tensorflow": "tensorflow.nn.softmax@xla"}[framework]
     arrays_io.save(tmp_path / "in.npz", {"x": np.array([[1.0, 2.0, 3.0]], dtype=np.float32)})
     worker = Worker(framework, "cpu")
