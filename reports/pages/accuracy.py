@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -13,7 +11,15 @@ from harness.scoring import VERDICTS
 from reports import charts, fmt
 from reports.data import ReportData
 from reports.pages import Page
-from reports.pages.common import dtype_key, impl_cell, impl_path, num_cell, op_key, pass_key
+from reports.pages.common import (
+    WinnersGrid,
+    dtype_key,
+    impl_cell,
+    num_cell,
+    op_key,
+    pass_key,
+    winners_grids_of,
+)
 from reports.summaries import leaderboard, winners
 from reports.tables import Cell, Column, Table, mark_best
 
@@ -34,18 +40,6 @@ LEADER_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class WinnersGrid:
-    """Per platform: the best implementation of each op·pass (rows) in each dtype (columns),
-    and how many of those each framework won per dtype."""
-
-    platform: str
-    hardware: str
-    dtypes: list[str]
-    rows: list[tuple[str, list[Cell]]]
-    framework_wins: list[tuple[str, str]]  # dtype -> "torch 5, jax 3"
-
-
 def leader_table(table_id: str, group: pd.DataFrame) -> Table:
     rows = []
     ranked = group.sort_values(["failing", "max_ulp", "p99_ulp", "implementation"],
@@ -64,36 +58,13 @@ def leader_table(table_id: str, group: pd.DataFrame) -> Table:
 
 def winners_grids(data: ReportData, board: pd.DataFrame | None = None) -> list[WinnersGrid]:
     board = leaderboard(data.accuracy) if board is None else board
-    best = winners(board)
-    grids = []
-    for platform, group in best.groupby("platform", sort=True):
-        dtypes = sorted(group["dtype"].unique(), key=dtype_key)
-        keys = sorted({(op, p) for op, p in zip(group["op"], group["pass"])},
-                      key=lambda k: (op_key(k[0]), pass_key(k[1])))
-        cells = {(r["op"], r["pass"], r["dtype"]): r for _, r in group.iterrows()}
-        rows = []
-        for op, pass_ in keys:
-            line = []
-            for dtype in dtypes:
-                r = cells.get((op, pass_, dtype))
-                if r is None:
-                    line.append(Cell("–"))
-                    continue
-                name = str(r["implementation"])
-                line.append(Cell(name, name, href=impl_path(name), code=True,
-                                 note=f"{fmt.ulp(r['max_ulp'])} ulp · {r['failing']} failing",
-                                 title=f"max {fmt.ulp(r['max_ulp'])} ulp, p99 "
-                                       f"{fmt.ulp(r['p99_ulp'])} ulp, {r['failing']} failing "
-                                       f"of {r['cases']}"))
-            rows.append((f"{op} · {pass_}", line))
-        wins = []
-        for dtype in dtypes:
-            counts = Counter(group[group["dtype"] == dtype]["framework"])
-            ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-            wins.append((dtype, ", ".join(f"{fw} {n}" for fw, n in ordered)))
-        grids.append(WinnersGrid(str(platform), data.platforms.get(str(platform), ""),
-                                 list(dtypes), rows, wins))
-    return grids
+
+    def describe(r: Any) -> tuple[str, str]:
+        return (f"{fmt.ulp(r['max_ulp'])} ulp · {r['failing']} failing",
+                f"max {fmt.ulp(r['max_ulp'])} ulp, p99 {fmt.ulp(r['p99_ulp'])} ulp, "
+                f"{r['failing']} failing of {r['cases']}")
+
+    return winners_grids_of(winners(board), data.platforms, describe)
 
 
 def _heatmaps(data: ReportData) -> list[charts.Chart]:

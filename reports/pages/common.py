@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from harness.cases import DTYPE_NAMES
 from harness.ops import OPS, PASSES
@@ -85,3 +90,48 @@ def verdict_cell(verdict: Any, title: str | None = None) -> Cell:
     v = None if fmt.is_missing(verdict) else str(verdict)
     return Cell(v or "–", float(VERDICT_RANK.get(v or "", -1)), cls=f"verdict {verdict_class(v)}",
                 title=title if title is not None else VERDICT_TEXT.get(v or ""))
+
+
+@dataclass(frozen=True)
+class WinnersGrid:
+    """Per platform: the best implementation of each op·pass (rows) in each dtype (columns),
+    and how many of those each framework won per dtype."""
+
+    platform: str
+    hardware: str
+    dtypes: list[str]
+    rows: list[tuple[str, list[Cell]]]
+    framework_wins: list[tuple[str, str]]  # dtype -> "torch 5, jax 3"
+
+
+def winners_grids_of(best: pd.DataFrame, platforms: Mapping[str, str],
+                     describe: Callable[[Any], tuple[str, str]]) -> list[WinnersGrid]:
+    """The grids of ``best`` (one winning record per platform, op, pass and dtype);
+    ``describe(record)`` gives the cell's (note, title)."""
+    grids = []
+    for platform, group in best.groupby("platform", sort=True) if len(best) else []:
+        dtypes = sorted(group["dtype"].unique(), key=dtype_key)
+        keys = sorted({(op, p) for op, p in zip(group["op"], group["pass"])},
+                      key=lambda k: (op_key(k[0]), pass_key(k[1])))
+        cells = {(r["op"], r["pass"], r["dtype"]): r for _, r in group.iterrows()}
+        rows = []
+        for op, pass_ in keys:
+            line = []
+            for dtype in dtypes:
+                r = cells.get((op, pass_, dtype))
+                if r is None:
+                    line.append(Cell("–"))
+                    continue
+                name = str(r["implementation"])
+                note, title = describe(r)
+                line.append(Cell(name, name, href=impl_path(name), code=True, note=note,
+                                 title=title))
+            rows.append((f"{op} · {pass_}", line))
+        wins = []
+        for dtype in dtypes:
+            counts = Counter(group[group["dtype"] == dtype]["framework"])
+            ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            wins.append((dtype, ", ".join(f"{fw} {n}" for fw, n in ordered)))
+        grids.append(WinnersGrid(str(platform), platforms.get(str(platform), ""), list(dtypes),
+                                 rows, wins))
+    return grids

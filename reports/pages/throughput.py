@@ -7,8 +7,6 @@ the one with the smallest median time at the group's largest measured size.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -16,7 +14,15 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from reports import charts, fmt
 from reports.data import ReportData
 from reports.pages import Page
-from reports.pages.common import dtype_key, impl_cell, impl_path, num_cell, op_key, pass_key
+from reports.pages.common import (
+    WinnersGrid,
+    dtype_key,
+    impl_cell,
+    num_cell,
+    op_key,
+    pass_key,
+    winners_grids_of,
+)
 from reports.tables import Cell, Column, Table
 
 __all__ = ["FastestGrid", "NOISY_IQR", "build", "fastest", "fastest_grids", "timing_series",
@@ -26,13 +32,7 @@ NOISY_IQR = 0.1  # IQR / median above this: the measurement is noisy (torch.util
 GROUP = ["platform", "op", "pass", "dtype"]
 
 
-@dataclass(frozen=True)
-class FastestGrid:
-    platform: str
-    hardware: str
-    dtypes: list[str]
-    rows: list[tuple[str, list[Cell]]]
-    framework_wins: list[tuple[str, str]]
+FastestGrid = WinnersGrid  # the same grid, of the fastest record per op, pass and dtype
 
 
 def fastest(timing: pd.DataFrame) -> pd.DataFrame:
@@ -50,36 +50,11 @@ def _shape(shape: Any) -> str:
 
 
 def fastest_grids(data: ReportData) -> list[FastestGrid]:
-    best = fastest(data.timing)
-    grids = []
-    for platform, group in best.groupby("platform", sort=True) if len(best) else []:
-        dtypes = sorted(group["dtype"].unique(), key=dtype_key)
-        keys = sorted({(o, p) for o, p in zip(group["op"], group["pass"])},
-                      key=lambda k: (op_key(k[0]), pass_key(k[1])))
-        cells = {(r["op"], r["pass"], r["dtype"]): r for _, r in group.iterrows()}
-        rows = []
-        for op, pass_ in keys:
-            line = []
-            for dtype in dtypes:
-                r = cells.get((op, pass_, dtype))
-                if r is None:
-                    line.append(Cell("–"))
-                    continue
-                name = str(r["implementation"])
-                line.append(Cell(name, name, href=impl_path(name), code=True,
-                                 note=f"{fmt.number(r['gbps'])} GB/s · "
-                                      f"{fmt.percent(r['roofline_fraction'])} of copy · "
-                                      f"{_shape(r['shape'])}",
-                                 title=f"median {fmt.seconds(r['median_s'])}"))
-            rows.append((f"{op} · {pass_}", line))
-        wins = []
-        for dtype in dtypes:
-            counts = Counter(group[group["dtype"] == dtype]["framework"])
-            ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-            wins.append((dtype, ", ".join(f"{fw} {n}" for fw, n in ordered)))
-        grids.append(FastestGrid(str(platform), data.platforms.get(str(platform), ""),
-                                 list(dtypes), rows, wins))
-    return grids
+    def describe(r: Any) -> tuple[str, str]:
+        return (f"{fmt.number(r['gbps'])} GB/s · {fmt.percent(r['roofline_fraction'])} of copy"
+                f" · {_shape(r['shape'])}", f"median {fmt.seconds(r['median_s'])}")
+
+    return winners_grids_of(fastest(data.timing), data.platforms, describe)
 
 
 def _hover(r: Any) -> str:
