@@ -286,8 +286,30 @@ class ThroughputRunner:
             if worker is not None:
                 worker.close()
             self.worker_seconds[framework] += time.perf_counter() - started
+        if self.opts.resume:
+            self._after_resume(env)
         self.progress(total, total, "done")
         return dict(self.counts)
+
+    def _after_resume(self, env: dict[str, str]) -> None:
+        """What an interrupted run kept only in memory: the rooflines of frameworks whose
+        tasks were all done before (from their records), and the fidelity check (run again,
+        its record not stored twice)."""
+        for record in self.store.records():
+            name = f"{record.get('framework')}:{record.get('device')}"
+            if record.get("copy_gbps") and name not in self.roofline:
+                self.roofline[name] = record["copy_gbps"]
+        if self.fidelity is not None:
+            return
+        for task in self.plan.tasks:
+            if self._fidelity_task(task) and not self._skip_reason(task):
+                worker = Worker(task.impl["framework"], self.opts.device, env=env)
+                try:
+                    if worker.hello.get("available"):
+                        self._execute(worker, task)
+                finally:
+                    worker.close()
+                return
 
     def _execute(self, worker: Worker, task: TimingTask) -> dict[str, Any]:
         message = {"type": "task", "mode": "time", "id": 0, "impl": task.impl["name"],

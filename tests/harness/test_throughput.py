@@ -204,6 +204,12 @@ def test_a_run_records_timings_failures_and_resumes(plugin_site: Path, tmp_path:
     again = [json.loads(x) for x in (path / "results.jsonl").read_text().splitlines()]
     keys = [(r["implementation"], r["pass"]) for r in again]
     assert len(keys) == len(set(keys)) == len(lines)
+    # resuming a finished run starts no worker, and still reports the roofline it measured
+    throughput.run_suite(runner.RunOptions(**{**opts.__dict__, "resume": True}),
+                         suites.get_suite(opts.suite), log=logged.append)
+    run = json.loads((path / "run.json").read_text())
+    assert run["end"]["roofline"]["numpy:cpu"] == ok["copy_gbps"]
+    assert len((path / "results.jsonl").read_text().splitlines()) == len(lines)
 
 
 def test_compare_flags_the_slowed_plugin_only(plugin_site: Path, tmp_path: Path,
