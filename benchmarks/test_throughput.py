@@ -2,7 +2,7 @@
 
 The same preparation as ``softmax-bench run --suite throughput`` (harness.timing: inputs from
 the case seed, the first call timed apart, the framework's synchronising clock or per-call
-sync, peak memory on the second call, GB/s against the copy roofline), but timed by the real
+sync, peak memory after the rounds, GB/s against the copy roofline), but timed by the real
 ``benchmark`` fixture, so every pytest-benchmark option, ``--benchmark-json``, ``--benchmark-save``
 and ``--benchmark-compare`` work; the harness's figures are in each benchmark's ``extra_info``.
 The suite's ``timing`` table sets min_time, max_time, min_rounds and disable_gc through the
@@ -133,14 +133,13 @@ def tp_prepared(request: pytest.FixtureRequest, tp_task: throughput.TimingTask,
     forward_out = None
     if task.pass_ == BACKWARD:
         forward_out = timing.forward_output_dtype(adapter, prepared, _CACHE, case.seed)
-    probe_s, peak = timing.probe_with_memory(adapter, prepared)
-    warmup = timing.plan_rounds(options, probe_s).warmup
+    warmup = timing.plan_rounds(options, timing.probe(prepared)).warmup
     request.node.add_marker(pytest.mark.benchmark(
         timer=prepared.clock, group=f"{case.op} {task.pass_} {case.case_id} {case.dtype}",
         min_time=options.min_time, max_time=options.max_time, min_rounds=options.min_rounds,
         disable_gc=options.disable_gc, warmup=warmup > 0, warmup_iterations=max(warmup, 1)))
     return {"adapter": adapter, "prepared": prepared, "first_s": first_s, "out_dtype": out_dtype,
-            "forward_out": forward_out, "peak": peak, "options": options}
+            "forward_out": forward_out, "options": options}
 
 
 _CACHE = timing.InputCache()
@@ -154,6 +153,7 @@ def test_throughput(tp_prepared: dict[str, Any], benchmark: Any) -> None:
     assert benchmark.stats.options["timer"] is prepared.clock, "the marker came too late"
     m = timing.Measurement.from_metadata(benchmark.stats)
     adapter = tp_prepared["adapter"]
+    peak = adapter.peak_memory(prepared.target, prepared.device)  # after the rounds
     try:
         copy: dict[str, Any] | None = timing.measure_copy(adapter, prepared.device,
                                                           tp_prepared["options"])
@@ -162,7 +162,7 @@ def test_throughput(tp_prepared: dict[str, Any], benchmark: Any) -> None:
     record = timing.summarize(prepared, m, first_call_s=tp_prepared["first_s"],
                               out_dtype=tp_prepared["out_dtype"],
                               forward_out_dtype=tp_prepared["forward_out"],
-                              peak=tp_prepared["peak"], copy=copy)
+                              peak=peak, copy=copy)
     record.pop("samples_s")  # pytest-benchmark keeps them in stats.data
     benchmark.extra_info.update({"implementation": prepared.impl.name, "op": prepared.op,
                                  "pass": prepared.pass_, "shape": list(prepared.shape),

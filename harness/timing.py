@@ -8,13 +8,14 @@ Runs inside a framework worker (``harness.worker``, task ``"mode": "time"``); th
    and converted to the framework's tensors, outside any timing; kept for the next task with
    the same shape and dtype;
 2. the first call, timed on its own (``first_call_s``: compilation, tracing, autotuning);
-3. a second call, timed (it sizes the warm-up and the rounds) and measured for peak memory by
-   the adapter's method;
+3. a second call, timed: it sizes the warm-up and the rounds;
 4. pytest-benchmark's ``BenchmarkFixture``: calibration of the calls per round (or, for a call
    that fills a round by itself, ``pedantic`` rounds of one call), warm-up, rounds and
    statistics, with the adapter's clock (synchronising where the framework queues device work)
    and target (e.g. ``jax.block_until_ready`` on every result);
-5. GB/s from ``bytes_moved`` and the median, and its share of the copy roofline measured once
+5. peak memory of one more call, by the adapter's method, after the rounds (its gc,
+   malloc_trim or tracemalloc never touch them);
+6. GB/s from ``bytes_moved`` and the median, and its share of the copy roofline measured once
    per worker with the same engine.
 
 Why drive ``BenchmarkFixture`` directly rather than run pytest in the worker: the fixture is
@@ -318,7 +319,7 @@ def plan_rounds(options: TimingOptions, call_s: float, elapsed_s: float = 0.0) -
     rounds = max(options.min_rounds, math.ceil(options.max_time / call_s))
     if options.budget_s is None:
         return RoundPlan(warmup, rounds)
-    fit = int((options.budget_s - elapsed_s) / call_s) - warmup
+    fit = int((options.budget_s - elapsed_s) / call_s) - warmup - 1  # - the memory call
     if fit >= rounds:
         return RoundPlan(warmup, rounds)
     if fit >= options.min_rounds:
@@ -513,23 +514,11 @@ def check_output(adapter: Any, prepared: Prepared, out: Any) -> str:
     return str(adapter.dtype_of(out))
 
 
-def probe_with_memory(adapter: Any, prepared: Prepared) -> tuple[float, tuple[int | None, str]]:
-    """The second call: timed (it sizes the warm-up and the rounds) and measured for peak
-    memory by the adapter's method (whose set-up, gc and malloc_trim, stays off the clock)."""
-    seconds: list[float] = []
-
-    def probe() -> Any:
-        start = prepared.clock()
-        result = prepared.target()
-        seconds.append(prepared.clock() - start)
-        return result
-
-    peak = adapter.peak_memory(probe, prepared.device)
-    if not seconds:  # an adapter that measured without calling: time one call
-        start = prepared.clock()
-        prepared.target()
-        seconds.append(prepared.clock() - start)
-    return seconds[0], peak
+def probe(prepared: Prepared) -> float:
+    """One more call, timed: the steady-state estimate that sizes the warm-up and rounds."""
+    start = prepared.clock()
+    prepared.target()
+    return prepared.clock() - start
 
 
 def run_task(adapter: Any, impl: Implementation, task: Mapping[str, Any],
@@ -552,12 +541,13 @@ def run_task(adapter: Any, impl: Implementation, task: Mapping[str, Any],
         forward_out = None
     else:
         forward_out = forward_output_dtype(adapter, prepared, cache, seed)
-    probe_s, peak = probe_with_memory(adapter, prepared)
+    probe_s = probe(prepared)
     rounds = plan_rounds(options, probe_s, time.perf_counter() - started)
     if rounds.note:
         prepared.notes.append(rounds.note)
     m = benchmark(prepared.target, prepared.clock, options, warmup=rounds.warmup,
                   rounds=rounds.rounds, name=impl.name)
+    peak = adapter.peak_memory(prepared.target, prepared.device)
     try:
         copy: dict[str, Any] | None = measure_copy(adapter, prepared.device, options)
     except (MemoryError, NotImplementedError, RuntimeError) as exc:

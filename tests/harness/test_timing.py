@@ -87,7 +87,7 @@ def test_plan_rounds() -> None:
     assert long.rounds == 25 and long.warmup == 4  # ceil(0.5 / 0.02); the probe was warm-up 1
     slow = timing.plan_rounds(opts, 2.0)
     assert slow.rounds == 10 and slow.warmup == 0 and not slow.note
-    budget = timing.TimingOptions(min_rounds=10, budget_s=30.0)
+    budget = timing.TimingOptions(min_rounds=10, budget_s=35.0)
     cut = timing.plan_rounds(budget, 5.0, elapsed_s=10.0)
     assert cut.rounds == 4 and "4 rounds only" in cut.note
     floor = timing.plan_rounds(budget, 20.0, elapsed_s=10.0)
