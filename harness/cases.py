@@ -654,23 +654,33 @@ def soft_label_neg_inf_zero_label(
 
 
 def neg_inf_at_target(
-    dtype: Any, *, kind: Sequence[str] = ("C3", "signed")
+    dtype: Any, *, kind: Sequence[str] = ("C3", "signed"), C: int = 3
 ) -> list[FamilyCase]:
-    """Sparse targets and positive soft labels at ``-inf`` logits; labels of both signs there."""
+    """Sparse targets and positive soft labels at ``-inf`` logits; labels of both signs there.
+
+    Rows of C > 3 classes extend each row with -1 (rows with two finite entries) or -inf (rows
+    with one) and the soft labels with zeros.
+    """
+    extra = C - 3
+
+    def widen(rows: list[list[float]], labels: list[list[float]]
+              ) -> tuple[list[list[float]], list[list[float]]]:
+        wide = [r + ([NEG_INF] if sum(v != NEG_INF for v in r) == 1 else [-1.0]) * extra
+                for r in rows]
+        return wide, [y + [0.0] * extra for y in labels]
+
     out: list[FamilyCase] = []
     for k in kind:
         if k == "C3":
-            out.append(make_case(
-                "neg_inf_at_target", {"C": 3}, dtype,
-                [[0, NEG_INF, 1], [0, NEG_INF, 1], [NEG_INF, 3, NEG_INF]],
-                sparse=[1, 0, 0], dense=[[0.2, 0.3, 0.5], [0.5, 0.5, 0], [0.5, 0.25, 0.25]],
-            ))
+            rows, dense = widen([[0, NEG_INF, 1], [0, NEG_INF, 1], [NEG_INF, 3, NEG_INF]],
+                                [[0.2, 0.3, 0.5], [0.5, 0.5, 0], [0.5, 0.25, 0.25]])
+            out.append(make_case("neg_inf_at_target", {"C": C}, dtype, rows,
+                                 sparse=[1, 0, 0], dense=dense))
         else:
-            out.append(make_case(
-                "neg_inf_at_target", {"C": 3, "labels": "signed"}, dtype,
-                [[0, NEG_INF, 1], [NEG_INF, 0, NEG_INF]],
-                sparse=[0, 1], dense=[[0.5, -0.5, 1], [1, 0, -1]],
-            ))
+            rows, dense = widen([[0, NEG_INF, 1], [NEG_INF, 0, NEG_INF]],
+                                [[0.5, -0.5, 1], [1, 0, -1]])
+            out.append(make_case("neg_inf_at_target", {"C": C, "labels": "signed"}, dtype, rows,
+                                 sparse=[0, 1], dense=dense))
     return out
 
 
@@ -687,44 +697,48 @@ def pos_inf(dtype: Any, *, C: Sequence[int] = (2, 3)) -> list[FamilyCase]:
     return out
 
 
-def nan_in_row(dtype: Any, *, mix: int = 2) -> list[FamilyCase]:
-    """NaN first, middle, last, at the maximum, with ``±inf``, whole row."""
+def nan_in_row(dtype: Any, *, C: int = 5, mix: int = 2) -> list[FamilyCase]:
+    """NaN first, middle, last, at the maximum, with ``±inf``, whole row (C >= 4 classes)."""
+    ramp = [float(v) for v in range(C - 1)]  # 0, 1, ..., C - 2: the maximum is last
+    middle = C // 2
     rows = [
-        [NAN, 0, 1, 2, 3],
-        [0, 1, NAN, 2, 3],
-        [0, 1, 2, 3, NAN],
-        [0, 1, 2, NAN, 1],
-        [NAN, NEG_INF, 0, NEG_INF, 1],
-        [NAN, INF, 0, 1, 2],
-        [NAN] * 5,
+        [NAN, *ramp],
+        [*ramp[:middle], NAN, *ramp[middle:]],
+        [*ramp, NAN],
+        [*ramp[:-1], NAN, 1.0],  # NaN where the maximum would be
+        [NAN, NEG_INF, *ramp[: C - 4], NEG_INF, 1.0],
+        [NAN, INF, *ramp[: C - 2]],
+        [NAN] * C,
     ]
-    return [make_case("nan_in_row", _with({"C": 5}, "mix", mix, 2), dtype, rows, mix=mix)]
+    return [make_case("nan_in_row", _with({"C": C}, "mix", mix, 2), dtype, rows, mix=mix)]
 
 
 MASKS = ("finfo.min", "-1e9", "-1e4")
 
 
-def masked_large_values(dtype: Any, *, mask: Sequence[str] | None = None) -> list[FamilyCase]:
+def masked_large_values(dtype: Any, *, mask: Sequence[str] | None = None, C: int = 6
+                        ) -> list[FamilyCase]:
     """Finite additive masks: "finfo.min", "-1e9", "-1e4" (default: finfo.min and -1e9, or
-    -1e4 where -1e9 overflows)."""
+    -1e4 where -1e9 overflows), in rows of C >= 4 classes."""
     f = thresholds(dtype)
     large = "-1e9" if f.max > 1e9 else "-1e4"
     value = {"finfo.min": -f.max, "-1e9": -1e9, "-1e4": -1e4}
     out: list[FamilyCase] = []
     for label in mask if mask is not None else ("finfo.min", large):
         m = value[label]
-        cid = case_id("masked_large_values", {"mask": label, "C": 6})
-        r = case_rng(cid, "/rows").standard_normal((2, 6))
+        cid = case_id("masked_large_values", {"mask": label, "C": C})
+        r = case_rng(cid, "/rows").standard_normal((2, C))
         row0 = r[0].tolist()
         row0[1] = row0[3] = m
         other = -f.max if label != "finfo.min" else value[large]
         row3 = r[1].tolist()
-        row3[0], row3[5] = m, other
+        row3[0], row3[C - 1] = m, other
+        spread = [0.0] + [1 / (C - 2)] * (C - 2) + [0.0]  # the unmasked middle of row3
         out.append(make_case(
-            "masked_large_values", {"mask": label, "C": 6}, dtype,
-            [row0, [0.5, m, m, m, m, m], [m] * 6, row3],
-            sparse=[0, 0, 2, 2], dense=[[0.5, 0, 0.5, 0, 0, 0], [1, 0, 0, 0, 0, 0], None,
-                                        [0, 0.25, 0.25, 0.25, 0.25, 0]],
+            "masked_large_values", {"mask": label, "C": C}, dtype,
+            [row0, [0.5] + [m] * (C - 1), [m] * C, row3],
+            sparse=[0, 0, 2, 2], dense=[[0.5, 0, 0.5] + [0] * (C - 3), [1] + [0] * (C - 1), None,
+                                        spread],
         ))
     return out
 
@@ -1044,12 +1058,14 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("soft_label_neg_inf_zero_label", soft_label_neg_inf_zero_label, (DENSE_CE,),
            CONVENTION, (_p("kind", "str", "C3", "onehot"),)),
     Family("neg_inf_at_target", neg_inf_at_target, CE_OPS, params=(
-        _p("kind", "str", "C3", "signed"),), overrides=_BACKWARD_CONVENTION),
+        _p("kind", "str", "C3", "signed"), _p("C", "int", multi=False, minimum=3)),
+           overrides=_BACKWARD_CONVENTION),
     Family("pos_inf", pos_inf, ALL_OPS, CONVENTION, (_p("C", "int", 2, 3),),
            overrides=_LSE_SCORED),
-    Family("nan_in_row", nan_in_row, ALL_OPS, params=(_p("mix", "int", multi=False, minimum=0),)),
+    Family("nan_in_row", nan_in_row, ALL_OPS, params=(
+        _p("C", "int", multi=False, minimum=4), _p("mix", "int", multi=False, minimum=0))),
     Family("masked_large_values", masked_large_values, ALL_OPS, params=(
-        _p("mask", "str", *MASKS),)),
+        _p("mask", "str", *MASKS), _p("C", "int", multi=False, minimum=4))),
     Family("single_class", single_class, ALL_OPS, params=(
         _p("kind", "str", "values", "tf"),)),
     Family("empty_axis", empty_axis, ALL_OPS, CONVENTION),
@@ -1081,6 +1097,46 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 # --------------------------------------------------------------------------------------------
 # Suite -> CaseInput
 # --------------------------------------------------------------------------------------------
+
+
+def pad_rows(case: FamilyCase, rows: int) -> FamilyCase:
+    """``case`` with N(0, 1) rows appended up to ``rows`` rows (random labels, soft labels and
+    cotangents, as ``make_case``'s mixed rows), under the id ``family[...,rows=R]``.
+
+    A suite sets this (an entry's ``rows``) so that many families share a few shapes: compiled
+    modes (``@compile``, ``@jit``, ``@xla``, JAX's op-by-op dispatch) compile once per shape,
+    which dominates a small suite's run time. Empty cases (no rows or no classes) and cases
+    with ``rows`` rows or more are returned unchanged. The padded case is a case of its own,
+    reproducible from its id like any other; its special rows keep their positions.
+    """
+    n, c = case.x.shape
+    if n == 0 or c == 0 or n >= rows:
+        return case
+    cid = f"{case.case_id[:-1]}{',' if case.case_id[-2] != '[' else ''}rows={rows}]"
+    rng = case_rng(cid, "/pad")
+    extra = rows - n
+    x = np.concatenate([case.x, round_to(rng.standard_normal((extra, c)), case.dtype)])
+    labels = targets = cotangent = None
+    if case.labels is not None:
+        labels = np.concatenate([case.labels,
+                                 round_to(rng.dirichlet(np.ones(c), extra), case.dtype)])
+    if case.targets is not None:
+        if case.targets.dtype.kind in "iu":
+            more = rng.integers(0, c, extra).astype(case.targets.dtype)
+        else:
+            more = round_to(rng.dirichlet(np.ones(c), extra), case.dtype)
+        targets = np.concatenate([case.targets, more])
+    if case.cotangent is not None:
+        cotangent = np.concatenate([case.cotangent,
+                                    round_to(rng.standard_normal((extra, c)), case.dtype)])
+    return FamilyCase(
+        cid, case.family, case.dtype, _frozen(x), _maybe_frozen(labels), _maybe_frozen(targets),
+        _maybe_frozen(cotangent), case.calls, case.unsupported, case.status,
+    )
+
+
+def _maybe_frozen(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else _frozen(a)
 
 
 def case_inputs(case: FamilyCase, ops: Iterable[str] | None = None) -> Iterator[CaseInput]:
@@ -1125,6 +1181,8 @@ def generate(suite: Suite) -> Iterator[CaseInput]:
         family = FAMILIES[entry.family]
         for dtype in entry.dtypes or family.dtypes:
             for case in family.cases(dtype, **entry.params):
+                if entry.rows is not None:
+                    case = pad_rows(case, entry.rows)
                 for record in case_inputs(case, entry.ops or family.ops):
                     key = (record.case_id, record.dtype, record.op)
                     if key not in seen:

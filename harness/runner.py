@@ -12,7 +12,7 @@ import itertools
 import tempfile
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -208,22 +208,40 @@ class Runner:
         done_keys = self.store.finished_keys() if self.opts.resume else set()
         statuses = {s.name: s for s in framework_statuses()}
         # A unit is one implementation's tasks in one dtype, in plan order (compiling is the
-        # slow part, and per dtype); units of one framework are adjacent, so a worker process
-        # mostly serves one framework from start to end.
+        # slow part, and per dtype). A thread keeps to one framework while it has units left,
+        # and moves to a framework no other thread is running when it can: each worker process
+        # then imports its framework once, and compiled pieces shared between implementations
+        # (JAX's op-by-op kernels of exp, max, sum, ...) are compiled once per process.
         units: dict[tuple[str, str, str], list[Task]] = {}
         for task in self.plan.tasks:
             key = (task.impl["framework"], task.impl["name"], task.case.dtype)
             units.setdefault(key, []).append(task)
-        queue = deque(units.items())
+        pending: dict[str, deque[list[Task]]] = {}
+        work: Counter[str] = Counter()  # tasks left to execute (not skipped) per framework
+        for (framework, _, _), tasks in units.items():
+            pending.setdefault(framework, deque()).append(tasks)
+            work[framework] += sum(self._skip_reason(t) is None for t in tasks)
+        running: Counter[str] = Counter()
+
+        def next_unit(current: str | None) -> list[Task] | None:
+            with self._lock:
+                if current is not None:
+                    running[current] -= 1
+                left = [fw for fw, queue in pending.items() if queue]
+                if not left:
+                    return None
+                if current not in left:  # the largest framework nobody runs, else the largest
+                    current = max(left, key=lambda fw: (running[fw] == 0, work[fw]))
+                running[current] += 1
+                unit = pending[current].popleft()
+                work[current] -= sum(self._skip_reason(t) is None for t in unit)
+                return unit
 
         def drain() -> None:
             session: _WorkerSession | None = None
             try:
-                while True:
-                    with self._lock:
-                        if not queue:
-                            return
-                        (framework, _, _), tasks = queue.popleft()
+                while (tasks := next_unit(session.framework if session else None)) is not None:
+                    framework = tasks[0].impl["framework"]
                     if session is None or session.framework != framework:
                         if session is not None:
                             session.close()

@@ -35,13 +35,15 @@ KeyPath = tuple[str | int, ...]  # a key path in the suite document: ("cases", 2
 class SuiteEntry:
     """One family with its parameters (lists give one case per value), dtypes and ops.
 
-    Empty ``dtypes`` or ``ops`` mean the family's own (all it applies to).
+    Empty ``dtypes`` or ``ops`` mean the family's own (all it applies to). ``rows``: cases with
+    fewer rows get ordinary rows appended up to this many (:func:`harness.cases.pad_rows`).
     """
 
     family: str
     params: Mapping[str, Any] = field(default_factory=dict)
     dtypes: tuple[str, ...] = ()
     ops: tuple[str, ...] = ()
+    rows: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
@@ -133,7 +135,7 @@ TIMING_KEYS: dict[str, tuple[str, float | None, str]] = {
     "disable_gc": ("bool", None, "garbage collector off while timing"),
     "copy_bytes": ("int", 2**20, "bytes of the copy roofline's buffer (default 256 MiB)"),
 }
-ENTRY_KEYS = ("family", "dtypes", "ops", "params")
+ENTRY_KEYS = ("family", "dtypes", "ops", "params", "rows")
 
 
 class _SchemaError(Exception):
@@ -316,7 +318,10 @@ def _entry(raw: Mapping[str, Any], path: KeyPath) -> SuiteEntry:
         raise _SchemaError((*path, "params"), f"expected a table, got {_type_name(params)}")
     checked = {key: _param(family, key, value, (*path, "params", key))
                for key, value in params.items()}
-    return SuiteEntry(name, checked, tuple(dtypes), tuple(ops))
+    rows = raw.get("rows")
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
+        raise _SchemaError((*path, "rows"), f"expected an integer >= 1, got {rows!r}")
+    return SuiteEntry(name, checked, tuple(dtypes), tuple(ops), rows)
 
 
 def _choices(value: Any, path: KeyPath, what: str, allowed: Sequence[str]) -> list[str]:

@@ -137,7 +137,7 @@ MALFORMED = {
     ),
     "unknown entry key": (
         '[[cases]]\nfamily = "random_normal"\ncolour = "red"\n',
-        "3: cases[0].colour: unknown key; expected one of family, dtypes, ops, params",
+        "3: cases[0].colour: unknown key; expected one of family, dtypes, ops, params, rows",
     ),
     "unknown top-level key": (
         'name = "x"\nsuite = "quick"\n',
