@@ -5,14 +5,17 @@ A suite compiles one kernel per (implementation, shape, dtype, pass): the quick 
 dispatch, far more than running them. Each framework can keep compiled executables on disk,
 keyed by everything that determines the code (graph, shapes, compile options, versions), so a
 cache hit returns the same executable and cannot change a result; it only removes the
-compile time of a repeated run. PyTorch's inductor keeps its FX-graph cache on by default
-(its own directory); JAX and TensorFlow/XLA need to be told:
+compile time of a repeated run. Each framework is told where:
 
 - JAX: ``jax_compilation_cache_dir`` with no minimum compile time or entry size, so that
   the small executables of eager op-by-op dispatch are kept too;
-- TensorFlow: ``TF_XLA_FLAGS=--tf_xla_persistent_cache_directory`` (``@xla`` functions).
+- TensorFlow: ``TF_XLA_FLAGS=--tf_xla_persistent_cache_directory`` (``@xla`` functions);
+- PyTorch: ``TORCHINDUCTOR_CACHE_DIR`` (inductor's FX-graph, AOTAutograd and kernel caches,
+  on by default in their own directory); with caching off, a fresh temporary directory per
+  worker, so every worker compiles from scratch.
 
-The directory is ``SOFTMAX_BENCH_COMPILE_CACHE``, by default ``softmax-bench-compile`` in the
+A variable the user set already (``TF_XLA_FLAGS`` naming a cache, ``TORCHINDUCTOR_CACHE_DIR``)
+wins. The directory is ``SOFTMAX_BENCH_COMPILE_CACHE``, by default ``softmax-bench-compile`` in the
 user's cache directory, apart from the reference cache (``SOFTMAX_BENCH_CACHE``) so that
 either can be cold on its own; ``off`` disables it. The setting in force is recorded in each
 framework's numerics settings (run.json).
@@ -20,7 +23,10 @@ framework's numerics settings (run.json).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 ENV = "SOFTMAX_BENCH_COMPILE_CACHE"
@@ -46,3 +52,21 @@ def tensorflow_flags(current: str) -> str:
         return current
     path.mkdir(parents=True, exist_ok=True)
     return f"{current} --tf_xla_persistent_cache_directory={path}".strip()
+
+
+TORCH_ENV = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def torch_cache_dir() -> str:
+    """The value for ``TORCHINDUCTOR_CACHE_DIR``: the user's, the cache's, or (caching off) a
+    fresh temporary directory removed when the process exits."""
+    current = os.environ.get(TORCH_ENV)
+    if current:
+        return current
+    path = directory("torch")
+    if path is None:
+        fresh = tempfile.mkdtemp(prefix="softmax-bench-inductor-")
+        atexit.register(shutil.rmtree, fresh, ignore_errors=True)
+        return fresh
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)

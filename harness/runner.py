@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD, OPS
 from harness.registry import select
 from harness.workers import Reply, Worker, list_implementations
+
+U = TypeVar("U")
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -208,40 +210,21 @@ class Runner:
         done_keys = self.store.finished_keys() if self.opts.resume else set()
         statuses = {s.name: s for s in framework_statuses()}
         # A unit is one implementation's tasks in one dtype, in plan order (compiling is the
-        # slow part, and per dtype). A thread keeps to one framework while it has units left,
-        # and moves to a framework no other thread is running when it can: each worker process
-        # then imports its framework once, and compiled pieces shared between implementations
-        # (JAX's op-by-op kernels of exp, max, sum, ...) are compiled once per process.
+        # slow part, and per dtype), weighed by the tasks it executes; UnitQueue keeps each
+        # thread on one framework.
         units: dict[tuple[str, str, str], list[Task]] = {}
         for task in self.plan.tasks:
             key = (task.impl["framework"], task.impl["name"], task.case.dtype)
             units.setdefault(key, []).append(task)
-        pending: dict[str, deque[list[Task]]] = {}
-        work: Counter[str] = Counter()  # tasks left to execute (not skipped) per framework
+        queue: UnitQueue[list[Task]] = UnitQueue()
         for (framework, _, _), tasks in units.items():
-            pending.setdefault(framework, deque()).append(tasks)
-            work[framework] += sum(self._skip_reason(t) is None for t in tasks)
-        running: Counter[str] = Counter()
-
-        def next_unit(current: str | None) -> list[Task] | None:
-            with self._lock:
-                if current is not None:
-                    running[current] -= 1
-                left = [fw for fw, queue in pending.items() if queue]
-                if not left:
-                    return None
-                if current not in left:  # the largest framework nobody runs, else the largest
-                    current = max(left, key=lambda fw: (running[fw] == 0, work[fw]))
-                running[current] += 1
-                unit = pending[current].popleft()
-                work[current] -= sum(self._skip_reason(t) is None for t in unit)
-                return unit
+            queue.add(framework, tasks, sum(self._skip_reason(t) is None for t in tasks))
 
         def drain() -> None:
             session: _WorkerSession | None = None
             try:
-                while (tasks := next_unit(session.framework if session else None)) is not None:
-                    framework = tasks[0].impl["framework"]
+                while (unit := queue.take(session.framework if session else None)) is not None:
+                    framework, tasks = unit
                     if session is None or session.framework != framework:
                         if session is not None:
                             session.close()
@@ -290,6 +273,43 @@ class Runner:
         outcome = self._outcome(task, reply, out_path)
         outcome["wall_s"] = wall
         return outcome
+
+
+class UnitQueue(Generic[U]):
+    """Units of work grouped by framework, handed to threads with framework affinity.
+
+    ``take(current)`` gives the thread that just finished a unit of ``current`` (None: a new
+    thread) the next unit of the same framework while there is one; otherwise a unit of the
+    framework with the most work left that no thread runs, or, when every framework left is
+    running, of the one with the most work left. So each framework mostly lives in one worker
+    process: one import, and compiled pieces shared between its implementations (JAX's
+    op-by-op kernels of exp, max, sum, ...) compiled once. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._units: dict[str, deque[tuple[U, int]]] = {}
+        self._work: Counter[str] = Counter()  # weight left per framework
+        self._running: Counter[str] = Counter()  # threads on each framework
+        self._lock = threading.Lock()
+
+    def add(self, framework: str, unit: U, weight: int) -> None:
+        with self._lock:
+            self._units.setdefault(framework, deque()).append((unit, weight))
+            self._work[framework] += weight
+
+    def take(self, current: str | None) -> tuple[str, U] | None:
+        with self._lock:
+            if current is not None:
+                self._running[current] -= 1
+            left = [fw for fw, units in self._units.items() if units]
+            if not left:
+                return None
+            if current not in left:
+                current = max(left, key=lambda fw: (self._running[fw] == 0, self._work[fw]))
+            self._running[current] += 1
+            unit, weight = self._units[current].popleft()
+            self._work[current] -= weight
+            return current, unit
 
 
 # Errors after which a process's device context is unusable (CUDA errors are sticky: every later

@@ -11,6 +11,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from harness import compile_cache
 from harness.adapters.base import Adapter, NotDifferentiable, exact_cast, extra_hint
 from harness.registry import Implementation
 
@@ -19,6 +20,10 @@ class TorchAdapter(Adapter):
     framework = "torch"
     module = "torch"
     install_hint = extra_hint("torch")
+
+    def _before_import(self) -> None:
+        # inductor's caches (compiled code only, keyed by graph and options: compile_cache)
+        os.environ[compile_cache.TORCH_ENV] = compile_cache.torch_cache_dir()
 
     def _gpu_devices(self) -> list[str]:
         torch = self.load()
@@ -154,6 +159,7 @@ class TorchAdapter(Adapter):
             "torch_cuda_available": bool(torch.cuda.is_available()),
             "TORCHINDUCTOR_ONLINE_SOFTMAX": os.environ.get("TORCHINDUCTOR_ONLINE_SOFTMAX",
                                                            "unset"),
+            compile_cache.TORCH_ENV: os.environ.get(compile_cache.TORCH_ENV, "unset"),
         })
         if "torch._dynamo" in sys.modules:  # only once something was compiled
             dynamo_config = sys.modules["torch._dynamo"].config

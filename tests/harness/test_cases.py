@@ -342,9 +342,62 @@ def test_stability_reports_its_unsupported_cases() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Padding to a common row count (suite entries' ``rows``)
+# --------------------------------------------------------------------------------------------
+
+
+def test_pad_rows_appends_ordinary_rows_and_keeps_the_special_ones() -> None:
+    (case,) = C.FAMILIES["dominant_logit"].cases("float32", gap=[20.0], C=[2])
+    padded = C.pad_rows(case, 8)
+    assert padded.case_id == "dominant_logit[gap=20,C=2,rows=8]"
+    assert padded.x.shape == (8, 2) and padded.x.dtype == case.x.dtype
+    n = case.x.shape[0]
+    for name in ("x", "labels", "targets", "cotangent"):
+        original, grown = getattr(case, name), getattr(padded, name)
+        np.testing.assert_array_equal(bits(grown[:n]), bits(original))
+        assert len(grown) == 8
+    extra = padded.x[n:].astype(np.float64)
+    assert np.all(np.isfinite(extra)) and np.all(np.abs(extra) < 8)  # N(0, 1) rows
+    assert set(padded.targets[n:].tolist()) <= {0, 1}
+    np.testing.assert_allclose(padded.labels[n:].astype(np.float64).sum(axis=1), 1, atol=1e-6)
+    assert padded.calls == case.calls and padded.status == case.status
+    assert bits(C.pad_rows(case, 8).x) == bits(padded.x)  # deterministic
+
+
+def test_pad_rows_leaves_empty_and_tall_cases_alone() -> None:
+    empty = C.FAMILIES["empty_batch"].cases("float32", reduction=["none"])[0]
+    no_classes = C.FAMILIES["empty_axis"].cases("float32")[0]
+    (tall,) = C.FAMILIES["underflow_tail"].cases("float16", C=[2], mix=1)  # 7 gaps + 1 row
+    for case in (empty, no_classes, tall):
+        assert C.pad_rows(case, 8) is case
+    (bare,) = C.FAMILIES["overflow_edge"].cases("float64")
+    assert C.pad_rows(bare, 9).case_id.endswith(",C=4,rows=9]")
+
+
+def test_a_suite_entry_pads_its_cases() -> None:
+    suite = Suite("t", "", (SuiteEntry("pos_inf", {"C": [2, 3]}, ("float16",), rows=6),))
+    shapes = {(c.case_id, c.shape) for c in C.generate(suite)}
+    assert shapes == {("pos_inf[C=2,rows=6]", (6, 2)), ("pos_inf[C=3,rows=6]", (6, 3))}
+
+
+@pytest.mark.parametrize("family, params, width", [
+    ("nan_in_row", {"C": 4}, 4), ("masked_large_values", {"C": 4, "mask": ["-1e4"]}, 4),
+    ("neg_inf_at_target", {"C": 5, "kind": ["C3"]}, 5)])
+def test_families_with_a_width(family: str, params: dict[str, object], width: int) -> None:
+    for case in C.FAMILIES[family].cases("float32", **params):
+        assert case.x.shape[1] == width and f"C={width}" in case.case_id
+        if family == "nan_in_row":  # every special row holds a NaN
+            assert np.isnan(case.x[1:8].astype(np.float64)).any(axis=1).all()
+        if family == "neg_inf_at_target":  # the -inf targets stay -inf
+            rows = np.arange(case.x.shape[0])
+            assert np.isneginf(case.x.astype(np.float64)[rows, case.targets]).any()
+
+
+# --------------------------------------------------------------------------------------------
 # The quick suite stays small
 # --------------------------------------------------------------------------------------------
 
+QUICK_MAX_SHAPES_PER_OP_AND_DTYPE = 8  # compiled modes compile once per shape: the run time
 QUICK_MAX_CASES_PER_DTYPE = 110  # (case, op) records: every family once, every op it applies to
 QUICK_MAX_ROWS = 8
 QUICK_MAX_NARROW_CLASSES = 1024
@@ -370,3 +423,14 @@ def test_quick_suite_size_bound() -> None:
         assert wide_rows <= QUICK_MAX_WIDE_ROWS_PER_DTYPE, dtype
         elements = sum(c.inputs["x"].size for c in distinct.values())
         assert elements <= QUICK_MAX_ELEMENTS_PER_DTYPE, (dtype, elements)
+
+
+def test_quick_suite_shares_few_shapes() -> None:
+    """Run time follows the number of distinct (op, dtype, shape): each costs a compile in
+    every compiled implementation (README, harness run time)."""
+    shapes: dict[tuple[str, str], set[tuple[int, ...]]] = defaultdict(set)
+    for case in quick():
+        shapes[(case.op, case.dtype)].add(case.shape)
+    worst = max(shapes.items(), key=lambda kv: len(kv[1]))
+    assert len(worst[1]) <= QUICK_MAX_SHAPES_PER_OP_AND_DTYPE, worst
+    assert sum(len(v) for v in shapes.values()) <= 150

@@ -76,3 +76,20 @@ def test_frameworks_in_parallel_give_the_same_records_as_one_at_a_time(
     assert set(frames[0]["framework"]) == {"numpy", "scipy"}
     assert len(frames[0]) == len(frames[1]) > 0
     assert frames[0].astype(str).equals(frames[1].astype(str))
+
+
+def test_unit_queue_keeps_each_thread_on_one_framework() -> None:
+    from harness.runner import UnitQueue
+
+    queue: UnitQueue[str] = UnitQueue()
+    for name, weight in [("np1", 1), ("np2", 1), ("jax1", 5), ("jax2", 5), ("tf1", 4),
+                         ("tf2", 4)]:
+        queue.add({"n": "numpy", "j": "jax", "t": "tensorflow"}[name[0]], name, weight)
+    first, second = queue.take(None), queue.take(None)
+    assert first == ("jax", "jax1")  # the most work first
+    assert second == ("tensorflow", "tf1")  # the next thread: a framework nobody runs
+    assert queue.take("jax") == ("jax", "jax2")  # stay while the framework has units
+    assert queue.take("jax") == ("numpy", "np1")  # jax done; numpy is idle, tensorflow busy
+    assert queue.take("tensorflow") == ("tensorflow", "tf2")
+    assert queue.take("tensorflow") == ("numpy", "np2")  # joins the only framework left
+    assert queue.take("numpy") is None and queue.take("numpy") is None

@@ -34,9 +34,21 @@ def test_tensorflow_flags_add_the_cache_once(monkeypatch: pytest.MonkeyPatch,
     assert compile_cache.tensorflow_flags(flags) == flags  # a user's own setting wins
 
 
+def test_torch_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(compile_cache.TORCH_ENV, raising=False)
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cc"))
+    assert compile_cache.torch_cache_dir() == str(tmp_path / "cc" / "torch")
+    monkeypatch.setenv(compile_cache.ENV, "off")
+    first, second = compile_cache.torch_cache_dir(), compile_cache.torch_cache_dir()
+    assert first != second and Path(first).is_dir()  # cold: a fresh directory each time
+    monkeypatch.setenv(compile_cache.TORCH_ENV, str(tmp_path / "mine"))
+    assert compile_cache.torch_cache_dir() == str(tmp_path / "mine")  # the user's wins
+
+
 @pytest.mark.framework
 @pytest.mark.parametrize("framework, key", [("jax", "jax_compilation_cache_dir"),
-                                            ("tensorflow", "TF_XLA_FLAGS")])
+                                            ("tensorflow", "TF_XLA_FLAGS"),
+                                            ("torch", "TORCHINDUCTOR_CACHE_DIR")])
 def test_workers_record_and_fill_the_cache(framework: str, key: str, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker reports the cache in its settings, and compiling writes entries there."""
@@ -48,7 +60,9 @@ def test_workers_record_and_fill_the_cache(framework: str, key: str, tmp_path: P
     monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cc"))
     # an in-process TensorFlow adapter of an earlier test may have set it; a set value wins
     monkeypatch.delenv("TF_XLA_FLAGS", raising=False)
-    impl = {"jax": "jax.nn.softmax@jit", "tensorflow": "tensorflow.nn.softmax@xla"}[framework]
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    impl = {"jax": "jax.nn.softmax@jit", "tensorflow": "tensorflow.nn.softmax@xla",
+            "torch": "torch.nn.functional.softmax@compile"}[framework]
     arrays_io.save(tmp_path / "in.npz", {"x": np.array([[1.0, 2.0, 3.0]], dtype=np.float32)})
     worker = Worker(framework, "cpu")
     try:

@@ -82,6 +82,29 @@ def test_append_writes_one_json_line_per_record(tmp_path: Path) -> None:
     assert first["median_s"] is None and "gbps" in first  # timing fields present as null
 
 
+def test_appends_are_flushed_at_once_and_fsynced_once_a_second(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(results.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    clock = [100.0]
+    monkeypatch.setattr(results.time, "monotonic", lambda: clock[0])
+    store = new_run(tmp_path / "run")
+    synced.clear()  # run.json's atomic write
+    path = tmp_path / "run" / results.RESULTS_FILE
+    store.append(record())
+    store.append(record(case="smoke_small[C=4]"))
+    # another reader sees both lines right away (flushed), with no fsync yet
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 2 and synced == []
+    clock[0] += results.FSYNC_INTERVAL_S
+    store.append(record(case="smoke_small[C=5]"))
+    assert len(synced) == 1
+    store.append(record(case="smoke_small[C=6]"))
+    assert len(synced) == 1
+    store.close()  # the last records are fsynced when the run ends (finish closes too)
+    assert len(synced) == 2
+
+
 def test_append_rejects_records_without_their_key(tmp_path: Path) -> None:
     store = new_run(tmp_path / "run")
     bad = record()

@@ -108,6 +108,14 @@ def test_repeated_entries_add_nothing(tmp_path: Path) -> None:
     assert n_once == len(list(C.generate(get_suite(str(twice))))) == 2 * 5 * 4
 
 
+def test_rows_pads_the_cases_of_an_entry(tmp_path: Path) -> None:
+    path = tmp_path / "padded.toml"
+    path.write_text('[[cases]]\nfamily = "pos_inf"\nrows = 8\nparams = { C = [2] }\n')
+    suite = get_suite(str(path))
+    assert suite.entries[0].rows == 8
+    assert {(c.case_id, c.shape) for c in C.generate(suite)} == {("pos_inf[C=2,rows=8]", (8, 2))}
+
+
 # Each malformed file: (TOML text, the expected error after "FILE:").
 MALFORMED = {
     "unknown dtype": (
@@ -138,6 +146,14 @@ MALFORMED = {
     "unknown entry key": (
         '[[cases]]\nfamily = "random_normal"\ncolour = "red"\n',
         "3: cases[0].colour: unknown key; expected one of family, dtypes, ops, params, rows",
+    ),
+    "rows not a positive integer": (
+        '[[cases]]\nfamily = "pos_inf"\nrows = 0\n',
+        "3: cases[0].rows: expected an integer >= 1, got 0",
+    ),
+    "rows a string": (
+        '[[cases]]\nfamily = "pos_inf"\nrows = "8"\n',
+        "3: cases[0].rows: expected an integer >= 1, got '8'",
     ),
     "unknown top-level key": (
         'name = "x"\nsuite = "quick"\n',
