@@ -1,7 +1,9 @@
 """Build the static site: load the runs, make every page, render, write atomically.
 
-The site opens from file:// with no network: plotly.js is copied from the plotly package into
-``assets/plotly-<version>.min.js``, and the report's own CSS and JavaScript carry a hash of
+The site opens from file:// with no network: plotly.js (its cartesian partial bundle, vendored in
+``reports/vendor``: every trace type the report draws, a third of the full bundle's size) is
+copied into ``assets/plotly-cartesian-<version>.min.js``, and the report's own CSS and JavaScript
+carry a hash of
 their content in their names. Nothing in the output depends on the clock, the host or the
 order of dict iteration, so the same runs give the same bytes. The output directory is
 replaced as a whole (a rebuild leaves no stale page); a directory that holds anything but an
@@ -56,15 +58,22 @@ class ReportError(HarnessError):
     """The report cannot be written where asked (the run directories are fine)."""
 
 
-def _plotly_js() -> tuple[str, bytes]:
-    """plotly.js from the plotly package, and a file name with its version."""
-    from plotly.offline import get_plotlyjs  # type: ignore[import-untyped, unused-ignore]
+PLOTLY_BUNDLE = "plotly-cartesian.min.js"  # in reports/vendor (see its README)
 
-    source: str = get_plotlyjs()
-    match = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", source[:2000])
-    data = source.encode("utf-8")
-    version = match.group(1) if match else hashlib.sha256(data).hexdigest()[:10]
-    return f"assets/plotly-{version}.min.js", data
+
+def plotly_bundle_version(source: str) -> str:
+    """The plotly.js version in a bundle's header comment ("plotly.js (...) v4.1.1")."""
+    match = re.search(r"plotly\.js\b[^\n]*?\bv(\d+\.\d+\.\d+)", source[:2000])
+    if match is None:
+        raise ReportError("the plotly.js bundle names no version in its header")
+    return match.group(1)
+
+
+def _plotly_js() -> tuple[str, bytes]:
+    """The vendored plotly.js cartesian bundle, and a file name with its version."""
+    data = resources.files("reports").joinpath("vendor", PLOTLY_BUNDLE).read_bytes()
+    version = plotly_bundle_version(data[:2000].decode("utf-8", errors="replace"))
+    return f"assets/plotly-cartesian-{version}.min.js", data
 
 
 def _asset(name: str) -> tuple[str, bytes]:
@@ -91,6 +100,8 @@ def _environment() -> jinja2.Environment:
 
 
 def _has_charts(value: Any) -> bool:
+    if isinstance(value, (str, int, float)) or value is None:  # most leaves: decided at once
+        return False
     if isinstance(value, charts.Chart):
         return True
     if isinstance(value, dict):

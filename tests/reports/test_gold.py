@@ -32,7 +32,8 @@ def scrub(text: str) -> str:
     # (its interpreter's path, say) is fixed text and stays as it is
     text = text.replace(str(ROOT / "tests"), "<repo>/tests")
     text = re.sub(r"assets/report-[0-9a-f]{10}\.(css|js)", r"assets/report-HASH.\1", text)
-    text = re.sub(r"assets/plotly-[0-9][0-9.]*\.min\.js", "assets/plotly-VERSION.min.js", text)
+    text = re.sub(r"assets/plotly-cartesian-[0-9][0-9.]*\.min\.js",
+                  "assets/plotly-VERSION.min.js", text)
     return text.replace(f"softmax-bench {__version__}", "softmax-bench VERSION")
 
 

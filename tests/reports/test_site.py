@@ -38,7 +38,7 @@ def test_every_page_is_there(fixture_site: Path) -> None:
 
 def test_assets_are_local_and_versioned(fixture_site: Path) -> None:
     assets = sorted(p.name for p in (fixture_site / "assets").iterdir())
-    assert any(re.fullmatch(r"plotly-\d+\.\d+\.\d+\.min\.js", a) for a in assets), assets
+    assert any(re.fullmatch(r"plotly-cartesian-\d+\.\d+\.\d+\.min\.js", a) for a in assets), assets
     for name in assets:
         if name.startswith("report-"):
             stem, digest, ext = re.fullmatch(r"(report)-([0-9a-f]{10})\.(css|js)", name).groups()
@@ -74,6 +74,9 @@ def test_plugin_text_is_escaped_everywhere(fixture_site: Path) -> None:
 
 def test_charts_are_valid_plotly_figures_with_fixed_ids(fixture_site: Path) -> None:
     found = 0
+    bundle = next((fixture_site / "assets").glob("plotly-*.min.js")).read_text(encoding="utf-8")
+    registered = set(re.findall(r'moduleType:"trace",name:"(\w+)"', bundle))
+    assert {"scatter", "heatmap"} <= registered
     for page in pages(fixture_site):
         text = page.read_text(encoding="utf-8")
         ids = re.findall(r'<div class="chart" id="([^"]+)"', text)
@@ -84,8 +87,22 @@ def test_charts_are_valid_plotly_figures_with_fixed_ids(fixture_site: Path) -> N
             assert block, f"{page.name}: chart {chart_id} has no data"
             figure = json.loads(block.group(1))
             go.Figure(figure)  # raises on anything outside plotly's schema
+            for trace in figure["data"]:  # the site's partial bundle draws this trace type
+                assert trace.get("type", "scatter") in registered, (page.name, trace.get("type"))
             found += 1
     assert found >= 5
+
+
+def test_the_vendored_plotly_bundle_matches_the_plotly_package() -> None:
+    """Figures are built by the plotly package; the page draws them with the vendored partial
+    bundle, which must be the same plotly.js version (reports/vendor/README.md)."""
+    from plotly.offline import get_plotlyjs
+
+    from reports.site import PLOTLY_BUNDLE, plotly_bundle_version
+
+    vendored = (Path(__file__).parents[2] / "reports" / "vendor" / PLOTLY_BUNDLE).read_text(
+        encoding="utf-8")
+    assert plotly_bundle_version(vendored) == plotly_bundle_version(get_plotlyjs())
 
 
 def test_rebuilding_gives_the_same_bytes(tmp_path: Path, fixture_site: Path) -> None:
