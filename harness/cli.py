@@ -14,6 +14,7 @@ from harness.errors import HarnessError, UsageError
 from harness.frameworks import FrameworkStatus, framework_statuses
 
 PROG = "softmax-bench"
+INTERRUPTED = 130  # the shell's code for a Ctrl-C (128 + SIGINT)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -77,8 +78,15 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                              exclude=tuple(args.exclude or ()), device=args.device,
                              dtypes=dtypes, timeout=args.timeout, out=Path(args.out),
                              resume=args.resume, threads=args.threads, jobs=args.jobs)
-    with progress_bar(enabled=not args.quiet) as progress:
-        path, counts, plan = runner.run_suite(opts, progress=progress)
+    try:
+        with progress_bar(enabled=not args.quiet) as progress:
+            path, counts, plan = runner.run_suite(opts, progress=progress)
+    except KeyboardInterrupt:
+        if not (Path(args.out) / "run.json").exists():  # stopped while planning
+            raise
+        print(f"{PROG}: interrupted: the records so far are kept in {args.out}; run the same "
+              "command with --resume to finish the run", file=sys.stderr)
+        return INTERRUPTED
     for error in plan.plugin_errors:
         print(f"{PROG}: warning: {error}", file=sys.stderr)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
@@ -201,3 +209,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"{PROG}: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return INTERRUPTED

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from harness import arrays_io, results, scoring, suites
+from harness import arrays_io, results, scoring, suites, workers
 from harness import cases as cases_mod
 from harness.errors import ConfigError
 from harness.frameworks import framework_statuses
@@ -135,6 +135,7 @@ class Runner:
                  progress: Callable[[int, int, str], None] | None = None):
         self.opts, self.plan, self.store = opts, plan, store
         self.references = References()
+        self._stop = threading.Event()  # set on Ctrl-C: threads finish no further task
         self._progress = progress or (lambda done, total, what: None)
         self._tmp = tempfile.TemporaryDirectory(prefix="softmax-bench-")
         self._inputs: dict[tuple[str, str, str], str] = {}
@@ -223,7 +224,8 @@ class Runner:
         def drain() -> None:
             session: _WorkerSession | None = None
             try:
-                while (unit := queue.take(session.framework if session else None)) is not None:
+                while not self._stop.is_set() and \
+                        (unit := queue.take(session.framework if session else None)) is not None:
                     framework, tasks = unit
                     if session is None or session.framework != framework:
                         if session is not None:
@@ -235,11 +237,16 @@ class Runner:
                     session.close()
 
         jobs = max(1, min(self.opts.jobs, len(units)))
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="runner")
         try:
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="runner") as pool:
-                for future in [pool.submit(drain) for _ in range(jobs)]:
-                    future.result()  # re-raises a harness bug (a store error, say) here
+            for future in [pool.submit(drain) for _ in range(jobs)]:
+                future.result()  # re-raises a harness bug (a store error, say) here
+        except BaseException:  # Ctrl-C (or a harness bug): stop the threads, kill the workers
+            self._stop.set()
+            workers.kill_all()
+            raise
         finally:
+            pool.shutdown(wait=True)
             self._tmp.cleanup()
         self._progress(len(self.plan.tasks), len(self.plan.tasks), "done")
         return dict(self.counts)
@@ -249,16 +256,20 @@ class Runner:
         pending = [t for t in tasks if _key(t, self.opts.device) not in done_keys]
         self._advance(len(tasks) - len(pending), session.framework)
         for task in pending:
+            if self._stop.is_set():
+                return
             if status is not None and not status.available:
                 self._emit(task, {"status": "unavailable", "message": status.reason,
                                   "verdict": "unavailable"})
             elif reason := self._skip_reason(task):
                 self._emit(task, {"status": "unsupported", "message": reason,
                                   "verdict": "unsupported"})
-            else:
-                self._emit(task, self._execute(session, task))
+            elif (outcome := self._execute(session, task)) is not None:
+                self._emit(task, outcome)
 
-    def _execute(self, session: _WorkerSession, task: Task) -> dict[str, Any]:
+    def _execute(self, session: _WorkerSession, task: Task) -> dict[str, Any] | None:
+        """The task's record fields; None when the run was stopped meanwhile (the worker was
+        killed under it: not a crash of the implementation, so nothing is recorded)."""
         if session.unavailable:
             return {"status": "unavailable", "message": session.unavailable,
                     "verdict": "unavailable"}
@@ -266,6 +277,8 @@ class Runner:
         start = time.perf_counter()
         reply = session.request(_message(task, self.opts.device, self._inputs_path(task.case),
                                          out_path), self.opts.timeout)
+        if self._stop.is_set():
+            return None
         if session.unavailable:
             return {"status": "unavailable", "message": session.unavailable,
                     "verdict": "unavailable"}
@@ -392,7 +405,11 @@ def run_suite(opts: RunOptions, progress: Callable[[int, int, str], None] | None
     store = (results.RunDirectory.open_for_resume(opts.out) if opts.resume
              else results.RunDirectory.create(opts.out, meta))
     runner = Runner(opts, plan, store, progress)
-    counts = runner.run()
+    try:
+        counts = runner.run()
+    except BaseException:
+        store.close()  # what was recorded stays, fsynced; --resume finishes the run
+        raise
     store.finish({"counts": counts, "framework_settings": runner.settings})
     return opts.out, counts, plan
 

@@ -29,7 +29,7 @@ from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD
 from harness.registry import select
 from harness.timing import TimingOptions, case_seed
-from harness.workers import Worker, list_implementations
+from harness.workers import Worker, kill_all, list_implementations
 
 if TYPE_CHECKING:  # harness.runner imports this module lazily, from run_suite
     from harness.runner import RunOptions
@@ -371,7 +371,12 @@ def run_suite(opts: RunOptions, suite: suites.Suite,
             shown = "; ".join(f"{c} {d} {p}" for c, d, p in refused)
             log(f"beyond the memory bound (recorded as unsupported): {shown}")
     runner = ThroughputRunner(opts, plan, store, progress)
-    counts = runner.run()
+    try:
+        counts = runner.run()
+    except BaseException:  # Ctrl-C: the task being timed is dropped, not recorded
+        kill_all()
+        store.close()  # what was recorded stays, fsynced; --resume finishes the run
+        raise
     end: dict[str, Any] = {"counts": counts, "framework_settings": runner.settings,
                            "roofline": runner.roofline, "roofline_detail": runner.roofline_detail,
                            "malloc": runner.malloc,

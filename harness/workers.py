@@ -14,9 +14,22 @@ import signal
 import subprocess
 import sys
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+_LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()  # every started worker, for kill_all
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_all() -> None:
+    """Kill every worker this process started that is still running (an interrupted run):
+    workers run in their own session, so a Ctrl-C in the terminal never reaches them."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for worker in live:
+        worker.kill()
 
 
 @dataclass
@@ -38,6 +51,8 @@ class Worker:
             [sys.executable, "-m", "harness.worker", framework, device],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1, start_new_session=True, env={**os.environ, **(env or {})})
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         threading.Thread(target=self._pump_out, daemon=True).start()
         threading.Thread(target=self._pump_err, daemon=True).start()
         first = self._next(start_timeout)

@@ -24,6 +24,10 @@ def _crash(x: Any) -> Any:
 
 
 def _hang(x: Any) -> Any:
+    pidfile = os.environ.get("SOFTMAX_BENCH_TEST_PIDFILE")
+    if pidfile:  # tells the interrupt test which worker process hangs
+        with open(pidfile, "w") as fh:
+            fh.write(str(os.getpid()))
     time.sleep(3600)
 
 

@@ -112,3 +112,49 @@ def test_a_sticky_device_error_replaces_the_worker(plugin_site: Path, tmp_path: 
     assert len(forward) >= 2 and set(forward["status"]) == {"error"}
     pids = {m.rsplit("pid ", 1)[1] for m in forward["message"]}
     assert len(pids) == len(forward)
+
+
+def test_ctrl_c_stops_the_run_kills_its_workers_and_keeps_the_records(
+        plugin_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT during a hanging task: the run stops at once (not when the task would time out),
+    says in one line how to finish it, kills the worker (its own session never sees the
+    Ctrl-C), records nothing for the interrupted task, and --resume then completes the run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE)
+    out, pidfile = tmp_path / "run", tmp_path / "worker.pid"
+    monkeypatch.setenv("SOFTMAX_BENCH_TEST_PIDFILE", str(pidfile))
+    command = [sys.executable, "-m", "harness", "run", "--suite", str(suite), "--impl",
+               "broken.good", "--impl", "broken.hang", "--timeout", "600", "--jobs", "1",
+               "--out", str(out), "--quiet", "--no-report"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not pidfile.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert pidfile.exists(), proc.communicate()[1]
+    worker_pid = int(pidfile.read_text())
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "interrupted" in lines[0] and "--resume" in lines[0] and str(out) in lines[0]
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)
+    kept = results.load(out)
+    assert "broken.hang" not in set(kept["implementation"])  # interrupted, not a crash
+    assert set(kept["implementation"]) == {"broken.good"}
+    monkeypatch.delenv("SOFTMAX_BENCH_TEST_PIDFILE")
+    resumed = runner.RunOptions(suite=str(suite), include=("broken.good", "broken.hang"),
+                                timeout=2.0, out=out, resume=True, jobs=1)
+    runner.run_suite(resumed)
+    done = results.load(out)
+    assert len(done) == 2 * len(kept)  # forward and backward of both implementations
+    assert set(done[(done["implementation"] == "broken.hang") &
+                    (done["pass"] == "forward")]["status"]) == {"timeout"}
