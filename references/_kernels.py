@@ -19,6 +19,11 @@ sum_factor(n)*u*sum|terms|, about 2*sqrt(n)*u (rowsum)):
 These forms never subtract nearly equal quantities except where the exact result is itself a
 difference (logsumexp near 0, gradients); there the bound is absolute and the caller raises the
 precision until the rounding is decided (Ziv's strategy).
+
+Operand order: the scalar error terms (u, eE, eT, eS, eL, eP) come after the arrays they
+multiply or add to. With the mpmath backend, ``mpf * ndarray`` first makes mpmath try to convert
+the array, formatting all of it for the error message it then discards (about 10x slower than
+``ndarray * mpf``); the results are the same either way (IEEE and mpmath + and * commute).
 """
 
 from __future__ import annotations
@@ -141,7 +146,7 @@ def terms(B: Backend, rows: Rows) -> Terms:
         L = np.where(rows.K[:, None] > 1, B.log(Kb) + L, L)
     eE = u * (B.phi + 3)
     eT = eE + u * sum_factor(n)
-    eS = eT + u
+    eS = u + eT  # u is a 0-d array, eT an mpf with mpmath: see the note on operand order
     eL = eT + u * (B.phi + 5)
     eP = eE + eS + u * 2
     P = E / S
@@ -178,24 +183,24 @@ def softmax(t: Terms, rows: Rows) -> Out:
     tail_part = t.T / (Kb * t.S)
     k_err = np.where((rows.K & (rows.K - 1)) != 0, 1, 0)[:, None]  # 1/K inexact unless 2^k
     v_max, err_max = add_final(t, inv_k, -tail_part,
-                               (t.eT + t.eS + t.u * 3) * tail_part + t.u * inv_k * k_err)
+                               tail_part * (t.eT + t.eS + t.u * 3) + k_err * (t.u * inv_k))
     # ... but that subtraction amplifies errors by T, so only where the tail is small
     small_tail = rows.is_max & (rows.x.shape[-1] > 0) & np.asarray(t.T < 0.5)
     v = np.where(small_tail, v_max, t.P)
-    err = np.asarray(np.where(small_tail, err_max, t.eP * t.P)) * SAFETY
+    err = np.asarray(np.where(small_tail, err_max, t.P * t.eP)) * SAFETY
     return v, err, _sign(np.shape(v), 1)
 
 
 def log_softmax(t: Terms, rows: Rows) -> Out:
     if t.B.exact_add is not None:  # d exact (dl = 0): d - L with nothing rounded away
-        v, err = add_final(t, t.dh, -t.L, t.eL * t.L)
+        v, err = add_final(t, t.dh, -t.L, t.L * t.eL)
     else:
         v, err = add_final(t, t.dh - t.L, t.dl, t.eL * t.L + t.u * _abs(t.dh - t.L))
     return v, err * SAFETY, _sign(v.shape, -1)
 
 
 def logsumexp(t: Terms, rows: Rows) -> Out:
-    v, err = add_final(t, t.M[:, 0], t.L[:, 0], t.eL * t.L[:, 0])
+    v, err = add_final(t, t.M[:, 0], t.L[:, 0], t.L[:, 0] * t.eL)
     return v, err * SAFETY, _sign(v.shape, 0)
 
 
@@ -206,7 +211,7 @@ def _pick(a: Array, labels: np.ndarray) -> Array:
 def sparse_ce(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
     # -l_t = (m - x_t) + L: both terms >= 0.
     if t.B.exact_add is not None:
-        v, err = add_final(t, t.L[:, 0], -_pick(t.dh, labels), t.eL * t.L[:, 0])
+        v, err = add_final(t, t.L[:, 0], -_pick(t.dh, labels), t.L[:, 0] * t.eL)
     else:
         a = t.L[:, 0] - _pick(t.dh, labels)
         v, err = add_final(t, a, -_pick(t.dl, labels), t.eL * t.L[:, 0] + t.u * _abs(a))
@@ -243,7 +248,7 @@ def dense_ce(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None = N
     """
     Y, EY = _pair(t, y_hi, y_lo, y_err, keep=~rows.is_masked)
     neg_ls = -t.LS
-    err_ls = t.eL * t.L + t.u * 2 * _abs(t.LS)
+    err_ls = t.L * t.eL + _abs(t.LS) * (t.u * 2)
     terms_ = np.where(Y != 0, Y * neg_ls, t.B.zeros(y_hi.shape))
     v = rowsum(terms_)
     absY = _abs(Y)
@@ -257,7 +262,7 @@ def dense_ce(t: Terms, rows: Rows, y_hi: np.ndarray, y_lo: np.ndarray | None = N
 def logsumexp_grad(t: Terms, rows: Rows, g: np.ndarray) -> Out:
     G = t.B.convert(g)[:, None]
     v = G * t.P
-    err = (t.eP + t.u) * _abs(v) * SAFETY
+    err = _abs(v) * (t.u + t.eP) * SAFETY
     s = np.sign(g)[:, None].astype(np.int8) * np.ones(v.shape, dtype=np.int8)
     return v, err, s
 
@@ -270,7 +275,7 @@ def softmax_vjp(t: Terms, rows: Rows, g: np.ndarray) -> Out:
     D = G - A
     err_D = err_A + t.u * _abs(D)
     v = t.P * D
-    err = t.P * err_D * (t.eP + 1) + t.eP * t.P * _abs(D) + t.u * _abs(v)
+    err = t.P * err_D * (t.eP + 1) + t.P * t.eP * _abs(D) + _abs(v) * t.u
     # At maximum entries g_i - <g, p> = sum_j (g_i - g_j) e_j / S: summing the differences
     # keeps full relative accuracy when the tail is tiny (p_i rounds to 1 and <g, p> to g_i).
     order = np.argsort(~rows.is_max, axis=-1, kind="stable")  # maximum entries first
@@ -298,7 +303,7 @@ def log_softmax_vjp(t: Terms, rows: Rows, g: np.ndarray, gs_hi: np.ndarray,
     G = t.B.convert(g)
     Gs, err_Gs = _pair(t, gs_hi[:, None], gs_lo[:, None], gs_err[:, None])
     PG = t.P * Gs
-    v, err = add_final(t, G, -PG, (t.P * (t.eP * _abs(Gs) + err_Gs)) * (t.eP + 1)
+    v, err = add_final(t, G, -PG, (t.P * (_abs(Gs) * t.eP + err_Gs)) * (t.eP + 1)
                        + t.u * _abs(PG))
     # At maximum entries p = 1/(K + T), so g - p sum(g) = (g - sum(g)/K) + sum(g) T / (K S):
     # a part that is exact for exact inputs plus a tiny one, which keeps the rounding direction
@@ -327,14 +332,14 @@ def sparse_ce_grad(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
     K_excl = B.convert((rows.K - t_is_max).astype(np.float64))[:, None]
     S_excl = K_excl + T_excl
     v_t = -(S_excl / t.S)
-    err_t = (t.eT + t.eS + t.u * 3) * _abs(v_t)
+    err_t = _abs(v_t) * (t.eT + t.eS + t.u * 3)
     # label in the tail: p_t - 1 = -1 + p_t, exact where the backend allows (p_t may be tiny)
     t_tail = (rows.is_tail & at_t).any(axis=-1, keepdims=True)
-    v_tail, err_tail = add_final(t, -(zero + 1), t.P, t.eP * t.P)
+    v_tail, err_tail = add_final(t, -(zero + 1), t.P, t.P * t.eP)
     v_t = np.where(t_tail, v_tail, v_t)
     err_t = np.where(t_tail, err_tail, err_t)
     v = np.where(at_t, v_t, t.P)
-    err = np.where(at_t, err_t, t.eP * t.P) * SAFETY
+    err = np.where(at_t, err_t, t.P * t.eP) * SAFETY
     s = np.where(at_t, -1, 1).astype(np.int8)
     return v, err, s
 
