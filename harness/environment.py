@@ -121,13 +121,22 @@ def _cpuinfo(path: Path = Path("/proc/cpuinfo")) -> tuple[str | None, list[str]]
     return model or (platform.processor() or None), flags
 
 
-def _memory_total(path: Path = Path("/proc/meminfo")) -> int | None:
+def meminfo_bytes(key: str, path: Path = Path("/proc/meminfo")) -> int | None:
+    """One ``/proc/meminfo`` entry (``MemTotal``, ``MemAvailable``, ...) in bytes, or None
+    (not Linux, or no such entry)."""
     try:
         for line in path.read_text().splitlines():
-            if line.startswith("MemTotal:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        pass
+        return None
+    return None
+
+
+def _memory_total(path: Path = Path("/proc/meminfo")) -> int | None:
+    total = meminfo_bytes("MemTotal", path)
+    if total is not None:
+        return total
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):

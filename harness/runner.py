@@ -26,7 +26,7 @@ from harness import cases as cases_mod
 from harness.errors import ConfigError
 from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD, OPS
-from harness.registry import select
+from harness.registry import choose
 from harness.workers import Reply, Worker, list_implementations
 
 U = TypeVar("U")
@@ -82,15 +82,7 @@ def make_plan(opts: RunOptions, catalog: dict[str, Any] | None = None) -> Plan:
         raise ConfigError(f"--jobs {opts.jobs}: must be at least 1")
     suite = suites.get_suite(opts.suite)
     catalog = catalog or list_implementations()
-    impls = [i for i in catalog["implementations"] if opts.device in i["devices"]]
-    names = select([i["name"] for i in impls], list(opts.include), list(opts.exclude))
-    for pattern in opts.include:
-        if not select([i["name"] for i in impls], [pattern], []):
-            raise ConfigError(f"--impl {pattern!r} matches no implementation; "
-                              "see 'softmax-bench list'")
-    chosen = [i for i in impls if i["name"] in set(names)]
-    if not chosen:
-        raise ConfigError("no implementation left after --impl/--exclude")
+    chosen = choose(catalog["implementations"], opts.device, opts.include, opts.exclude)
     all_cases = [c for c in cases_mod.generate(suite) if not opts.dtypes or c.dtype in opts.dtypes]
     tasks = [Task(impl, case, pass_) for impl in chosen for case in all_cases
              if _applies(impl, case) for pass_ in (FORWARD, BACKWARD)]

@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import results, suites
-from harness.errors import ConfigError
+from harness import environment, results, suites
 from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD
-from harness.registry import select
+from harness.registry import choose
 from harness.timing import TimingOptions, case_seed
 from harness.workers import Worker, kill_all, list_implementations
 
@@ -134,13 +133,7 @@ def _gib(n: int) -> str:
 
 def mem_available(path: Path = Path("/proc/meminfo")) -> int | None:
     """MemAvailable in bytes (Linux), or None."""
-    try:
-        for line in path.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return environment.meminfo_bytes("MemAvailable", path)
 
 
 def memory_bound(device: str, available: int | None = None) -> MemoryBound:
@@ -196,15 +189,7 @@ def make_plan(opts: RunOptions, suite: suites.Suite, catalog: dict[str, Any] | N
               available: int | None = None) -> ThroughputPlan:
     """Every (implementation, case, pass) the options select, in run order."""
     catalog = catalog or list_implementations()
-    impls = [i for i in catalog["implementations"] if opts.device in i["devices"]]
-    names = select([i["name"] for i in impls], list(opts.include), list(opts.exclude))
-    for pattern in opts.include:
-        if not select([i["name"] for i in impls], [pattern], []):
-            raise ConfigError(f"--impl {pattern!r} matches no implementation; "
-                              "see 'softmax-bench list'")
-    chosen = [i for i in impls if i["name"] in set(names)]
-    if not chosen:
-        raise ConfigError("no implementation left after --impl/--exclude")
+    chosen = choose(catalog["implementations"], opts.device, opts.include, opts.exclude)
     tasks = [TimingTask(impl, case, pass_)
              for case in cases_of(suite, opts.dtypes)
              for impl in chosen if impl["op"] == case.op

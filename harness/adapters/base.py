@@ -363,6 +363,18 @@ class Adapter(ABC):
         return out
 
 
+def synced_clock(sync: Callable[[], Any]) -> Callable[[], float]:
+    """A clock that waits for ``sync()`` (the device's queued work) before reading
+    ``time.perf_counter``: timing then covers the work, not only its launch."""
+    perf_counter = time.perf_counter
+
+    def clock() -> float:
+        sync()
+        return perf_counter()
+
+    return clock
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

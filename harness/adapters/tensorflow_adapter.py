@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -17,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from harness import compile_cache
-from harness.adapters.base import Adapter, NotDifferentiable, exact_cast, extra_hint
+from harness.adapters.base import (
+    Adapter,
+    NotDifferentiable,
+    exact_cast,
+    extra_hint,
+    synced_clock,
+)
 from harness.errors import ConfigError
 from harness.impls import CompiledFn, mode_of
 from harness.registry import Implementation
@@ -78,14 +83,8 @@ class TensorflowAdapter(Adapter):
         # 2.13). CPU eager execution is synchronous by default, but TF can run ops
         # asynchronously (tf.config.experimental.set_synchronous_execution(False)), so the
         # clock syncs on every device: about 30 us on the project's CPU, once per round.
-        sync = self.load().test.experimental.sync_devices
-        perf_counter = time.perf_counter
-
-        def tf_clock() -> float:
-            sync()
-            return perf_counter()
-
-        return tf_clock, "perf_counter after tf.test.experimental.sync_devices()"
+        return (synced_clock(self.load().test.experimental.sync_devices),
+                "perf_counter after tf.test.experimental.sync_devices()")
 
     def timed(self, call: Callable[[], Any], device: str) -> tuple[Callable[[], Any], str]:
         # sync_devices raises inside a tf.function; it runs in the clock, after the call returns

@@ -12,7 +12,13 @@ import ml_dtypes
 import numpy as np
 
 from harness import compile_cache
-from harness.adapters.base import Adapter, NotDifferentiable, exact_cast, extra_hint
+from harness.adapters.base import (
+    Adapter,
+    NotDifferentiable,
+    exact_cast,
+    extra_hint,
+    synced_clock,
+)
 from harness.registry import Implementation
 
 
@@ -74,14 +80,8 @@ class TorchAdapter(Adapter):
         # of calls ends when its kernels have run; one sync per round, not per call (a sync per
         # call distorts short kernels, PyTorch PR #75393). The lead may switch to CUDA events on
         # the current stream (measuring.md §2).
-        sync = self.load().cuda.synchronize
-        perf_counter = time.perf_counter
-
-        def cuda_clock() -> float:
-            sync()
-            return perf_counter()
-
-        return cuda_clock, "perf_counter after torch.cuda.synchronize()"
+        return synced_clock(self.load().cuda.synchronize), \
+            "perf_counter after torch.cuda.synchronize()"
 
     def timed(self, call: Callable[[], Any], device: str) -> tuple[Callable[[], Any], str]:
         # CPU ops are synchronous; on CUDA the clock synchronises once per round.

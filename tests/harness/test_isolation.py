@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,18 +30,8 @@ ops = ["softmax"]
 
 
 @pytest.fixture
-def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    site = tmp_path / "site"
-    dist = site / "broken_plugins-0.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugins\nVersion: 0.0\n")
-    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
-    source = Path(__file__).with_name("broken_plugins.py").read_text()
-    (site / "broken_plugins.py").write_text(source)
-    root = Path(__file__).resolve().parents[2]
-    monkeypatch.setenv("PYTHONPATH", f"{site}:{root}")
-    monkeypatch.syspath_prepend(str(site))
-    return site
+def plugin_site(install_plugins: Callable[[str, tuple[str, ...]], Path]) -> Path:
+    return install_plugins(ENTRY_POINTS, ("broken_plugins.py",))
 
 
 def test_broken_plugins_are_recorded_and_the_run_completes(plugin_site: Path,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,18 +144,9 @@ broken = broken_plugins:plugins
 
 
 @pytest.fixture
-def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def plugin_site(install_plugins: Callable[[str, tuple[str, ...]], Path]) -> Path:
     """The sleepy and broken test plugins, installed into a temporary site directory."""
-    site = tmp_path / "site"
-    dist = site / "test_plugins-0.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: test-plugins\nVersion: 0.0\n")
-    (dist / "entry_points.txt").write_text(PLUGINS)
-    for module in ("sleepy_plugin.py", "broken_plugins.py"):
-        (site / module).write_text(Path(__file__).with_name(module).read_text())
-    monkeypatch.setenv("PYTHONPATH", f"{site}:{ROOT}")
-    monkeypatch.syspath_prepend(str(site))
-    return site
+    return install_plugins(PLUGINS, ("sleepy_plugin.py", "broken_plugins.py"))
 
 
 def tiny_suite(tmp_path: Path) -> Path:
