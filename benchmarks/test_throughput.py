@@ -1,6 +1,6 @@
 """The throughput suite through pytest and pytest-benchmark, in this process.
 
-The same preparation as ``softmax-bench run --suite throughput`` (harness.timing: inputs from
+The same preparation as ``softmax-bench run --suite throughput`` (harness.worker.timing: inputs from
 the case seed, the first call timed apart, the framework's synchronising clock or per-call
 sync, peak memory after the rounds, GB/s against the copy roofline), but timed by the real
 ``benchmark`` fixture, so every pytest-benchmark option, ``--benchmark-json``, ``--benchmark-save``
@@ -24,13 +24,14 @@ from typing import Any
 
 import pytest
 
-from harness import throughput, timing
-from harness.adapters import get_adapter
-from harness.adapters.base import Adapter
+from harness import throughput
 from harness.ops import BACKWARD, FORWARD
+from harness.planning.suites import get_suite
 from harness.registry import Implementation
-from harness.suites import get_suite
-from harness.worker import all_implementations, describe
+from harness.worker import timing
+from harness.worker.adapters import get_adapter
+from harness.worker.adapters.base import Adapter
+from harness.worker.loop import all_implementations, describe
 
 pytestmark = pytest.mark.benchmark_throughput
 

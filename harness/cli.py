@@ -45,7 +45,7 @@ def _framework_row(status: FrameworkStatus) -> list[str]:
 
 
 def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    from harness.workers import list_implementations
+    from harness.engine.workers import list_implementations
 
     statuses = {status.name: status for status in framework_statuses()}
     rows = [_framework_row(status) for status in statuses.values()]
@@ -71,7 +71,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from pathlib import Path
 
     from harness import runner
-    from harness.progress import progress_bar
+    from harness.engine.progress import progress_bar
 
     dtypes = tuple(args.dtype or ())
     opts = runner.RunOptions(suite=args.suite, include=tuple(args.impl or ()),
@@ -108,7 +108,8 @@ def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
-    from harness import compare, results
+    from harness import store as results
+    from harness.store import compare
 
     if args.min_factor < 1.0:
         raise UsageError(f"--min-factor must be >= 1, got {args.min_factor:g}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.frameworks import FRAMEWORKS
+from harness.vocabulary import FRAMEWORK_LIST
 
 __all__ = ["METADATA", "MetadataKey", "capture", "fingerprint", "format_value"]
 
@@ -163,7 +163,7 @@ def _gpus(run: Runner = _run) -> tuple[list[dict[str, Any]], str | None]:
 
 def _versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
-    for fw in FRAMEWORKS:
+    for fw in FRAMEWORK_LIST:
         found[fw.name] = None
         for dist in fw.distributions:
             try:

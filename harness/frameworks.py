@@ -11,15 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 
-
-@dataclass(frozen=True)
-class Framework:
-    """A framework the harness knows: its import name, where its version is read, how to get it."""
-
-    name: str
-    module: str
-    distributions: tuple[str, ...]
-    install_hint: str
+from harness.vocabulary import FRAMEWORK_LIST, Framework
 
 
 @dataclass(frozen=True)
@@ -32,23 +24,6 @@ class FrameworkStatus:
     reason: str
 
 
-def _extra_hint(extra: str) -> str:
-    return f"pip install 'softmax-bench[{extra}]'"
-
-
-# Distributions are tried in order; TensorFlow is published under several names.
-FRAMEWORKS: tuple[Framework, ...] = (
-    Framework("numpy", "numpy", ("numpy",), "pip install softmax-bench"),
-    Framework("scipy", "scipy", ("scipy",), _extra_hint("scipy")),
-    Framework("torch", "torch", ("torch",), _extra_hint("torch")),
-    Framework(
-        "tensorflow",
-        "tensorflow",
-        ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly", "tf-nightly-cpu"),
-        _extra_hint("tensorflow"),
-    ),
-    Framework("jax", "jax", ("jax",), _extra_hint("jax")),
-)
 
 FindSpec = Callable[[str], ModuleSpec | None]
 DistVersion = Callable[[str], str]
@@ -90,7 +65,7 @@ def framework_statuses(
     find_spec: FindSpec = importlib.util.find_spec,
     dist_version: DistVersion = importlib.metadata.version,
 ) -> list[FrameworkStatus]:
-    """Availability of every known framework, in the order of `FRAMEWORKS`."""
+    """Availability of every known framework, in the order of `vocabulary.FRAMEWORK_LIST`."""
     return [
-        framework_status(fw, find_spec=find_spec, dist_version=dist_version) for fw in FRAMEWORKS
+        framework_status(fw, find_spec=find_spec, dist_version=dist_version) for fw in FRAMEWORK_LIST
     ]

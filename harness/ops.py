@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 import references
+from harness.vocabulary import BACKWARD, CROSS_ENTROPY_OPTIONS, FORWARD, PASSES
 
-FORWARD, BACKWARD = "forward", "backward"
-PASSES = (FORWARD, BACKWARD)
 
 
 @dataclass(frozen=True)
@@ -57,5 +56,4 @@ OPS: dict[str, OpSpec] = {
                             references.cross_entropy_grad, False),
 }
 
-# Options an implementation of ``cross_entropy`` may declare (torch-style extra cases).
-CROSS_ENTROPY_OPTIONS = frozenset({"weight", "ignore_index", "label_smoothing", "reduction"})
+__all__ = ["BACKWARD", "CROSS_ENTROPY_OPTIONS", "FORWARD", "OPS", "PASSES", "OpSpec"]

@@ -18,21 +18,9 @@ from importlib import metadata
 from typing import Any
 
 from harness.errors import ConfigError, PluginError
-from harness.ops import CROSS_ENTROPY_OPTIONS, OPS
+from harness.vocabulary import CROSS_ENTROPY_OPTIONS, DEVICES, DTYPE_NAMES, FRAMEWORKS, OP_NAMES
 
 ENTRY_POINT_GROUP = "softmax_bench.plugins"
-FRAMEWORKS = ("numpy", "scipy", "torch", "tensorflow", "jax")
-ALL_DTYPES = ("float16", "bfloat16", "float32", "float64")
-ALL_DEVICES = ("cpu", "cuda")
-
-# Built-in implementation modules, one per framework; each has ``implementations()``.
-BUILTIN_MODULES = {
-    "numpy": "harness.impls.numpy_impls",
-    "scipy": "harness.impls.scipy_impls",
-    "torch": "harness.impls.torch_impls",
-    "tensorflow": "harness.impls.tensorflow_impls",
-    "jax": "harness.impls.jax_impls",
-}
 
 
 @dataclass(frozen=True)
@@ -43,7 +31,7 @@ class Implementation:
     op: str
     framework: str
     fn: Callable[..., Any]
-    dtypes: tuple[str, ...] = ALL_DTYPES
+    dtypes: tuple[str, ...] = DTYPE_NAMES
     devices: tuple[str, ...] = ("cpu",)
     description: str = ""
     options: frozenset[str] = field(default_factory=frozenset)  # cross_entropy extras supported
@@ -55,16 +43,16 @@ class Implementation:
         problems = []
         if not isinstance(self.name, str) or not self.name:
             problems.append("name must be a non-empty string")
-        if self.op not in OPS:
-            problems.append(f"op {self.op!r} is not one of {', '.join(OPS)}")
-        if self.framework not in FRAMEWORKS and not isinstance(self.framework, str):
-            problems.append("framework must be a string")
+        if self.op not in OP_NAMES:
+            problems.append(f"op {self.op!r} is not one of {', '.join(OP_NAMES)}")
+        if not isinstance(self.framework, str) or not self.framework:
+            problems.append("framework must be a non-empty string")
         if not callable(self.fn):
             problems.append("fn must be callable")
-        bad_dtypes = [d for d in self.dtypes if d not in ALL_DTYPES]
+        bad_dtypes = [d for d in self.dtypes if d not in DTYPE_NAMES]
         if bad_dtypes:
             problems.append(f"unknown dtypes {bad_dtypes}")
-        bad_devices = [d for d in self.devices if d not in ALL_DEVICES]
+        bad_devices = [d for d in self.devices if d not in DEVICES]
         if bad_devices:
             problems.append(f"unknown devices {bad_devices}")
         if not set(self.options) <= CROSS_ENTROPY_OPTIONS:
@@ -105,7 +93,7 @@ def _collect(source: str, produce: Callable[[], Iterable[Any]]) -> tuple[list[Im
 
 def builtin_implementations(framework: str) -> list[Implementation]:
     """A framework's built-ins (imports the framework: call this in a worker only)."""
-    module = importlib.import_module(BUILTIN_MODULES[framework])
+    module = importlib.import_module(FRAMEWORKS[framework].builtins)
     return list(module.implementations())
 
 

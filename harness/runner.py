@@ -21,13 +21,16 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from harness import arrays_io, results, scoring, suites, workers
-from harness import cases as cases_mod
+from harness import arrays_io, scoring
+from harness import store as results
+from harness.engine import workers
+from harness.engine.workers import Reply, Worker, list_implementations
 from harness.errors import ConfigError
 from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD, OPS
+from harness.planning import cases as cases_mod
+from harness.planning import suites
 from harness.registry import choose
-from harness.workers import Reply, Worker, list_implementations
 
 U = TypeVar("U")
 

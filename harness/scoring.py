@@ -3,7 +3,7 @@
 ``score`` turns (output, reference, inputs) into the metric fields of one results record: ULP
 statistics in the output dtype, the Blanchard–Higham–Higham bound ratio, invariants, special-value
 counts, the element that decided the verdict (with its input row, to reproduce it), the verdict
-and the accuracy ladder. Convention and error-expected cases are described ("NaN row",
+and the accuracy ladder. Convention and error_expected cases are described ("NaN row",
 "raises ValueError") and compared with ``references.special_values`` instead of being scored as
 accuracy errors. The rules, thresholds and their justification are in docs/scoring.md.
 """
@@ -84,10 +84,6 @@ _PER_ROW_OPS = frozenset({"logsumexp", "softmax_cross_entropy", "sparse_softmax_
                           "cross_entropy"})
 _LOSS_OPS = frozenset({"softmax_cross_entropy", "sparse_softmax_cross_entropy", "cross_entropy"})
 _WORST_ROW_MAX = 4096  # longer rows are reproduced from the case id, not stored per record
-
-
-def _status(case_status: str) -> str:
-    return case_status.strip().lower().replace("-", "_")
 
 
 # ----------------------------------------------------------------------------- row statistics
@@ -475,10 +471,10 @@ def score(*, op: str, pass_: str, dtype: str, actual: Array, reference: Referenc
 
     ``inputs`` holds the case's dtype-rounded arrays (``x``; ``labels`` dense; ``targets``
     indices); the backward cotangent comes as ``cotangent`` or ``inputs["cotangent"]``.
-    ``reference`` may be ``None`` only where none exists (error-expected cases).
+    ``reference`` may be ``None`` only where none exists (error_expected cases).
     """
     fmt = format_of(dtype)
-    status = _status(case_status)
+    status = case_status
     if cotangent is None and "cotangent" in inputs:
         cotangent = np.asarray(inputs["cotangent"])
     actual = np.asarray(actual)
@@ -761,7 +757,7 @@ def _exception_name(raised: str) -> str:
 def score_exception(*, op: str, pass_: str, dtype: str, raised: str, case_status: str,
                     family: str) -> dict[str, Any]:
     """Metric fields for an implementation that raised: accepted where an error is expected."""
-    status = _status(case_status)
+    status = case_status
     did = f"raises {_exception_name(raised)}"
     if status == "error_expected":
         return _empty_fields(verdict=PASS, convention=did, follows_convention=True,
@@ -787,7 +783,7 @@ def score_outcome(*, op: str, pass_: str, dtype: str, actual: Array | None,
     if raised is not None or actual is None:
         return score_exception(op=op, pass_=pass_, dtype=dtype, raised=raised or "no output",
                                case_status=case_status, family=family)
-    status = _status(case_status)
+    status = case_status
     if isinstance(reference, BaseException):
         if status == "scored":
             return _empty_fields(verdict=ERROR, score_message=f"no exact reference: "

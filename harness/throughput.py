@@ -3,7 +3,7 @@
 ``softmax-bench run --suite throughput`` (any suite with ``kind = "throughput"``) comes here
 from ``harness.runner.run_suite``. The parent never imports a framework and never builds the
 inputs: a task names the shape, dtype and a seed, and the worker generates the arrays
-(``harness.timing``), so a 2**24-class row or an 8192 x 128256 batch never travels through an
+(``harness.worker.timing``), so a 2**24-class row or an 8192 x 128256 batch never travels through an
 ``.npz`` file. Every planned task ends as exactly one record, appended as soon as it is known:
 ``ok`` with the timing fields, or ``error``, ``crash``, ``timeout``, ``unsupported`` (dtype, no
 autodiff, beyond the memory bound) or ``unavailable``, each with its reason. A worker that
@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import environment, results, suites
+from harness import environment
+from harness import store as results
+from harness.engine.workers import Worker, kill_all, list_implementations
 from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD
+from harness.planning import suites
 from harness.registry import choose
-from harness.timing import TimingOptions, case_seed
-from harness.workers import Worker, kill_all, list_implementations
+from harness.worker.timing import TimingOptions, case_seed
 
 if TYPE_CHECKING:  # harness.runner imports this module lazily, from run_suite
     from harness.runner import RunOptions

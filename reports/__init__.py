@@ -1,6 +1,6 @@
 """softmax-bench reports: turn a results store (run directories) into a static HTML site.
 
-Reports only read results (`harness.results.load` and each run's run.json); they never run
+Reports only read results (`harness.store.load` and each run's run.json); they never run
 anything and never import a framework. `build_report(run_dirs, out)` is the entry point that
 `softmax-bench report` and `softmax-bench run` call.
 """

@@ -1,10 +1,10 @@
 """The report's input: the records of one or several run directories, ready to summarise.
 
-Everything comes from ``harness.results.load`` (one typed row per record) and each run's
+Everything comes from ``harness.store.load`` (one typed row per record) and each run's
 ``run.json``. Runs from several machines merge: every record carries a ``machine`` label (the
 host name, made unique by the machine fingerprint where two hosts share a name) and a
 ``platform`` (machine and device), which every page shows. Where two runs hold a record with
-the same key on the same machine, the run named last wins, as in ``harness.compare``.
+the same key on the same machine, the run named last wins, as in ``harness.store.compare``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness import results
+from harness import store as results
+from harness.planning.suite_data import STABILITY
 from harness.scoring import FAILURE_VERDICTS, VERDICT_RANK
-from harness.suite_data import STABILITY
 
 __all__ = [
     "ADVERSARIAL_FAMILIES",
@@ -260,7 +260,7 @@ def _one_roofline_per_device(out: pd.DataFrame) -> None:
 
 
 def load_report_data(paths: Sequence[str | os.PathLike[str]]) -> ReportData:
-    """Load and merge run directories (``harness.results.load`` raises StoreError on a bad one)."""
+    """Load and merge run directories (``harness.store.load`` raises StoreError on a bad one)."""
     if not paths:
         raise ValueError("no run directory given")
     frames = []

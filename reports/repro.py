@@ -46,8 +46,9 @@ def reproduce_command(record: Mapping[str, Any], suite: str) -> str:
         run = "y=a.to_numpy(a.forward(i,x,c.options))"
     index = _index(record.get("worst_index"))
     code = ";".join([
-        "from harness import cases as C,suites as S,worker as W",
-        "from harness.adapters import get_adapter as G",
+        "from harness.planning import cases as C,suites as S",
+        "from harness.worker import loop as W",
+        "from harness.worker.adapters import get_adapter as G",
         f"c=next(c for c in C.generate(S.get_suite({_lit(suite)})) "
         f"if (c.case_id,c.dtype,c.op)==({key}))",
         f"i=next(i for i in W.all_implementations()[0] if i.name=={_lit(impl)})",

@@ -26,7 +26,8 @@ from typing import Any
 import jinja2
 import markupsafe
 
-from harness import __version__, results
+from harness import __version__
+from harness import store as results
 from harness.errors import HarnessError
 from reports import charts
 from reports.data import ReportData, load_report_data

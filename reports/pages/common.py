@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness.cases import DTYPE_NAMES
 from harness.ops import OPS, PASSES
+from harness.planning.cases import DTYPE_NAMES
 from harness.scoring import VERDICT_RANK
 from reports import fmt
 from reports.summaries import verdict_class

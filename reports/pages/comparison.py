@@ -1,7 +1,7 @@
-"""Comparison with a baseline: ``harness.compare.compare``'s table, regressions first.
+"""Comparison with a baseline: ``harness.store.compare.compare``'s table, regressions first.
 
 The comparison itself (what counts as a regression, the Mann-Whitney test on timings) belongs to
-``harness.compare``; this page only shows its table: verdict, accuracy class, max ulp and median
+``harness.store.compare``; this page only shows its table: verdict, accuracy class, max ulp and median
 time as "base → new", the ratios and the p-value, and the reason. Unchanged and not comparable
 rows are counted, not listed.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness import compare
+from harness.store import compare
 from reports import fmt
 from reports.data import ReportData
 from reports.pages import Page

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from harness import environment
-from harness.results import STATUSES
+from harness.vocabulary import STATUSES
 from reports import fmt
 from reports.data import ADVERSARIAL_FAMILIES, THROUGHPUT_FAMILY, ReportData, RunInfo
 from reports.pages import Page

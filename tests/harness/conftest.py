@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.adapters import get_adapter
-from harness.adapters.base import Adapter
+from harness.worker.adapters import get_adapter
+from harness.worker.adapters.base import Adapter
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,15 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from harness.adapters import ADAPTER_FRAMEWORKS, Adapter, NotDifferentiable, base, get_adapter
 from harness.errors import ConfigError
 from harness.registry import Implementation
+from harness.worker.adapters import (
+    ADAPTER_FRAMEWORKS,
+    Adapter,
+    NotDifferentiable,
+    base,
+    get_adapter,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "tensorflow", "jax")
@@ -67,7 +73,7 @@ def test_unknown_framework_is_a_config_error() -> None:
 
 
 def test_adapters_import_no_framework() -> None:
-    script = ("import sys, harness.adapters as a\n"
+    script = ("import sys, harness.worker.adapters as a\n"
               "[a.get_adapter(f) for f in a.ADAPTER_FRAMEWORKS]\n"
               "print(','.join(m for m in ('torch', 'tensorflow', 'jax', 'scipy') "
               "if m in sys.modules))")
@@ -250,7 +256,7 @@ def test_torch_set_threads(adapters: Callable[[str], Adapter]) -> None:
 
 THREADS_SCRIPT = """
 import json
-from harness.adapters import get_adapter
+from harness.worker.adapters import get_adapter
 from harness.errors import ConfigError
 a = get_adapter({framework!r})
 a.set_threads(1)

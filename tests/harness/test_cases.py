@@ -1,4 +1,4 @@
-"""harness.cases: deterministic, exactly rounded case inputs, per op, for every CPU family."""
+"""harness.planning.cases: deterministic, exactly rounded case inputs, per op, for every CPU family."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from harness import cases as C
 from harness.ops import BACKWARD, FORWARD, OPS
-from harness.suites import Suite, SuiteEntry, get_suite
+from harness.planning import cases as C
+from harness.planning.suites import Suite, SuiteEntry, get_suite
 
 # The family index of cases.md §1: family -> suites column.
 CASES_MD_FAMILIES: dict[str, set[str]] = {
@@ -295,13 +295,13 @@ def statuses(family: str, dtype: str = "float32") -> dict[tuple[str, str], set[s
 
 def test_statuses_follow_cases_md() -> None:
     assert statuses("labels_out_of_range") == {
-        ("sparse_softmax_cross_entropy", FORWARD): {"error-expected"},
-        ("sparse_softmax_cross_entropy", BACKWARD): {"error-expected"},
+        ("sparse_softmax_cross_entropy", FORWARD): {"error_expected"},
+        ("sparse_softmax_cross_entropy", BACKWARD): {"error_expected"},
     }
     s = statuses("empty_axis")
     assert s[("softmax", FORWARD)] == s[("softmax", BACKWARD)] == {"convention"}
     for op in ("softmax_cross_entropy", "sparse_softmax_cross_entropy"):
-        assert s[(op, FORWARD)] == s[(op, BACKWARD)] == {"error-expected"}
+        assert s[(op, FORWARD)] == s[(op, BACKWARD)] == {"error_expected"}
     for family in ("all_neg_inf", "pos_inf"):
         s = statuses(family)
         assert s.pop(("logsumexp", FORWARD)) == {"scored"}
@@ -315,7 +315,7 @@ def test_statuses_follow_cases_md() -> None:
     assert by_id["empty_batch[shape=0x4,reduction=sum]"] == "scored"
     lswi = Counter(c.status for c in C.generate(one_family("label_smoothing_weight_ignore",
                                                            ("float64",))))
-    assert lswi == {"scored": 4 * 2 * 3 * 2, "error-expected": 2}
+    assert lswi == {"scored": 4 * 2 * 3 * 2, "error_expected": 2}
 
 
 def test_unrepresentable_parameters_are_unsupported_not_dropped() -> None:

@@ -12,7 +12,8 @@ import pytest
 import harness
 from harness import cli
 from harness.errors import ConfigError
-from harness.frameworks import FRAMEWORKS, framework_statuses
+from harness.frameworks import framework_statuses
+from harness.vocabulary import FRAMEWORK_LIST as FRAMEWORKS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY_FRAMEWORKS = ("torch", "tensorflow", "jax", "scipy")

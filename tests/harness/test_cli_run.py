@@ -60,7 +60,7 @@ def test_a_malformed_suite_names_file_line_and_key(tmp_path: Path,
 def test_frameworks_in_parallel_give_the_same_records_as_one_at_a_time(
         tmp_path: Path) -> None:
     """--jobs 2 runs NumPy's and SciPy's workers at once; every record is as with --jobs 1."""
-    from harness import results
+    from harness import store as results
 
     suite = tmp_path / "two.toml"
     suite.write_text('name = "two"\n[[cases]]\nfamily = "large_offset"\nops = ["softmax"]\n'

@@ -1,4 +1,4 @@
-"""harness.compare: accuracy regressions between two result sets (deterministic, no statistics)."""
+"""harness.store.compare: accuracy regressions between two result sets (deterministic, no statistics)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import compare, results
+from harness import store as results
+from harness.store import compare
 
 ENV = {"machine_fingerprint": "abc123"}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import compile_cache
+from harness.worker import compile_cache
 
 
 def test_default_directory_is_under_the_user_cache(monkeypatch: pytest.MonkeyPatch,
@@ -55,7 +55,7 @@ def test_workers_record_and_fill_the_cache(framework: str, key: str, tmp_path: P
     import numpy as np
 
     from harness import arrays_io
-    from harness.workers import Worker
+    from harness.engine.workers import Worker
 
     monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cc"))
     # an in-process TensorFlow adapter of an earlier test may have set it; a set value wins

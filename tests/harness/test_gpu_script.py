@@ -6,8 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from harness import suites
-from harness.workers import list_implementations
+from harness.engine.workers import list_implementations
+from harness.planning import suites
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gpu-suite.sh"

@@ -19,9 +19,11 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from harness.adapters import Adapter, NotDifferentiable
-from harness.impls import CompiledFn, mode_of
-from harness.registry import BUILTIN_MODULES, FRAMEWORKS, Implementation, builtin_implementations
+from harness.registry import Implementation, builtin_implementations
+from harness.vocabulary import FRAMEWORK_NAMES as FRAMEWORKS
+from harness.vocabulary import FRAMEWORKS as KNOWN
+from harness.worker.adapters import Adapter, NotDifferentiable
+from harness.worker.impls import CompiledFn, mode_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "tensorflow", "jax")
@@ -65,8 +67,8 @@ import importlib, sys
 module = importlib.import_module({module!r})
 impls = module.implementations()
 assert impls, "no implementations"
-import harness.adapters
-harness.adapters.get_adapter({framework!r})  # constructing an adapter imports nothing either
+import harness.worker.adapters
+harness.worker.adapters.get_adapter({framework!r})  # constructing an adapter imports nothing either
 heavy = sorted(m for m in ("torch", "tensorflow", "jax", "jaxlib", "keras", "optax", "scipy")
                if m in sys.modules)
 print(",".join(heavy))
@@ -75,7 +77,7 @@ print(",".join(heavy))
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_listing_imports_no_framework(framework: str) -> None:
-    script = LISTING_SCRIPT.format(module=BUILTIN_MODULES[framework], framework=framework)
+    script = LISTING_SCRIPT.format(module=KNOWN[framework].builtins, framework=framework)
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

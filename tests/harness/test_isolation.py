@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import results, runner
+from harness import runner
+from harness import store as results
 
 ENTRY_POINTS = """[softmax_bench.plugins]
 broken = broken_plugins:plugins

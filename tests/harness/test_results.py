@@ -1,4 +1,4 @@
-"""harness.results: the run directory (create, append, resume, finish) and load()."""
+"""harness.store: the run directory (create, append, resume, finish) and load()."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import results
+from harness import store as results
 from harness.errors import StoreError
+from harness.store import run_directory
 
 ENV = {"machine_fingerprint": "abc123", "cpu_model": "test cpu", "frameworks_settings": {}}
 
@@ -86,9 +87,9 @@ def test_appends_are_flushed_at_once_and_fsynced_once_a_second(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(results.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(run_directory.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     clock = [100.0]
-    monkeypatch.setattr(results.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(run_directory.time, "monotonic", lambda: clock[0])
     store = new_run(tmp_path / "run")
     synced.clear()  # run.json's atomic write
     path = tmp_path / "run" / results.RESULTS_FILE
@@ -193,7 +194,7 @@ def test_load_rejects_unknown_schema_versions_with_advice(tmp_path: Path) -> Non
     run = json.loads(run_file.read_text())
     run["schema_version"] = 99
     run_file.write_text(json.dumps(run))
-    with pytest.raises(StoreError, match="schema version 99.*reads version 1.*re-run"):
+    with pytest.raises(StoreError, match="schema version 99.*reads versions 1, 2.*re-run"):
         results.load(tmp_path / "run")
     with pytest.raises(StoreError, match="schema version"):
         results.RunDirectory.open_for_resume(tmp_path / "run")
@@ -221,3 +222,20 @@ def test_no_pickle_anywhere_in_the_store(tmp_path: Path) -> None:
     for file in (tmp_path / "run").iterdir():
         json.loads(file.read_text()) if file.suffix == ".json" else [
             json.loads(line) for line in file.read_text().splitlines()]
+
+
+def test_a_version_1_run_loads_and_resumes_in_this_version_s_words(tmp_path: Path) -> None:
+    """Runs written before schema 2 spelled the case status 'error-expected'."""
+    store = new_run(tmp_path / "run")
+    store.append(record(case_status="error-expected"))
+    store.finish()
+    run_file = tmp_path / "run" / results.RUN_FILE
+    run = json.loads(run_file.read_text())
+    run["schema_version"] = 1
+    run_file.write_text(json.dumps(run))
+    assert list(results.load(tmp_path / "run")["case_status"]) == ["error_expected"]
+    resumed = results.RunDirectory.open_for_resume(tmp_path / "run")
+    resumed.append(record(case="smoke_small[C=5]", case_status="error_expected"))
+    resumed.finish()
+    assert json.loads(run_file.read_text())["schema_version"] == 1  # its old records stay v1
+    assert set(results.load(tmp_path / "run")["case_status"]) == {"error_expected"}

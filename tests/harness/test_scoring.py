@@ -1,4 +1,4 @@
-"""harness.scoring: verdicts, ladder, bounds, conventions and error-expected cases.
+"""harness.scoring: verdicts, ladder, bounds, conventions and error_expected cases.
 
 Every expected value comes from the real ``references`` functions on tiny inputs; the
 "implementation outputs" are fabricated to show one behaviour each.
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import references as R
-from harness import results, scoring
+from harness import scoring
+from harness import store as results
 from references.formats import format_of
 from references.special_values import TABLE
 
@@ -318,12 +319,12 @@ def test_every_special_value_alternative_has_a_matcher() -> None:
         assert (row.id, op, pass_) in scoring.ALTERNATIVES, (row.id, row.op)
 
 
-# --------------------------------------------------------------------------- error-expected
+# --------------------------------------------------------------------------- error_expected
 def test_labels_out_of_range_raising_or_nan_passes_finite_fails() -> None:
     x = np.array([[0.0, 1.0], [2.0, 0.5]], dtype=np.float32)
     t = np.array([2, 0])
     common = dict(op="sparse_softmax_cross_entropy", pass_="forward", dtype="float32",
-                  case_status="error-expected", family="labels_out_of_range")
+                  case_status="error_expected", family="labels_out_of_range")
     raised = scoring.score_outcome(actual=None, reference=ValueError("no value"),
                                    inputs={"x": x, "targets": t},
                                    raised="IndexError: Target 2 is out of bounds.", **common)

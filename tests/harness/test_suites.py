@@ -1,4 +1,4 @@
-"""harness.suites: built-in suites, TOML suite files, and one-line errors with file:line and key."""
+"""harness.planning.suites: built-in suites, TOML suite files, and one-line errors with file:line and key."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cases as C
 from harness.errors import ConfigError
-from harness.suites import BUILTIN_NAMES, Suite, SuiteEntry, get_suite, load_suite_file
+from harness.planning import cases as C
+from harness.planning.suites import BUILTIN_NAMES, Suite, SuiteEntry, get_suite, load_suite_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "examples" / "suites" / "example.toml"

@@ -13,9 +13,13 @@ from typing import Any
 
 import pytest
 
-from harness import compare, results, runner, suites, throughput, timing
+from harness import runner, throughput
+from harness import store as results
 from harness.cli import main
 from harness.errors import ConfigError
+from harness.planning import suites
+from harness.store import compare
+from harness.worker import timing
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMING = """[timing]
@@ -287,7 +291,7 @@ def test_the_example_throughput_suite_loads() -> None:
 
 
 def test_fused_versus_composed_pairs(tmp_path: Path) -> None:
-    from harness.worker import all_implementations
+    from harness.worker.loop import all_implementations
 
     names = {i.name for i in all_implementations()[0]}
     ops = {impl.name: impl.op for impl in all_implementations()[0]}

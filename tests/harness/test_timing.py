@@ -1,4 +1,4 @@
-"""harness.timing, in this process: the bytes model, pytest-benchmark driving, round planning,
+"""harness.worker.timing, in this process: the bytes model, pytest-benchmark driving, round planning,
 the first call kept apart, peak memory, the copy roofline, inputs. No timed assertions."""
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from harness import Implementation, results, timing
-from harness.adapters import get_adapter
-from harness.adapters.base import rss_peak, tracemalloc_peak
+from harness import Implementation
+from harness import store as results
+from harness.worker import timing
+from harness.worker.adapters import get_adapter
+from harness.worker.adapters.base import rss_peak, tracemalloc_peak
 
 FAST = {"max_time": 0.02, "min_rounds": 10, "min_time": 0.001, "warmup_time": 0.005,
         "copy_bytes": 2**22}
@@ -181,7 +183,7 @@ def test_inputs_are_one_draw_rounded_per_dtype_and_cached() -> None:
 
 @pytest.mark.framework
 def test_jax_target_blocks_and_torch_backward_is_timed(adapters: Any) -> None:
-    from harness.worker import all_implementations
+    from harness.worker.loop import all_implementations
 
     impls = {i.name: i for i in all_implementations()[0]}
     jax = adapters("jax")
@@ -199,7 +201,7 @@ def test_jax_target_blocks_and_torch_backward_is_timed(adapters: Any) -> None:
 
 @pytest.mark.framework
 def test_fidelity_check_reports_both_sides(adapters: Any) -> None:
-    from harness.worker import all_implementations
+    from harness.worker.loop import all_implementations
 
     impl = next(i for i in all_implementations()[0] if i.name == "torch.nn.functional.softmax")
     prepared = timing.prepare(adapters("torch"), impl, "forward", (4, 64), "float32", "cpu", 5)
@@ -231,7 +233,7 @@ def test_the_documented_bytes_table_is_the_code() -> None:
 PIN_SCRIPT = """
 import resource, sys
 import numpy as np
-from harness import timing
+from harness.worker import timing
 print(timing.pin_malloc())
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 n = 30 * 2**20 // 8  # 30 MiB blocks: below glibc's largest mmap threshold
@@ -245,7 +247,7 @@ f = faults(); d = np.ones(n); print(faults() - f)
 def test_pinned_malloc_reuses_freed_blocks_without_page_faults() -> None:
     # Unpinned, glibc hands the 90 MiB back to the system (its trim threshold follows the block
     # size) and the next 30 MiB block takes ~500 page faults (one per 64 KiB here); the
-    # harness's timings then depend on the heap's layout (harness.timing.pin_malloc).
+    # harness's timings then depend on the heap's layout (harness.worker.timing.pin_malloc).
     done = subprocess.run([sys.executable, "-c", PIN_SCRIPT], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -1,6 +1,6 @@
 """The case families of cases.md §2-§7, as calls of the ``references`` API, for its tests.
 
-The inputs come from :mod:`harness.cases`, the one generator of case inputs (its conventions:
+The inputs come from :mod:`harness.planning.cases`, the one generator of case inputs (its conventions:
 values rounded once to the dtype, seeds from SHA-256 of the case id, special rows mixed with
 N(0, 1) rows). Here each family is a function ``family(dtype) -> list[Case]`` at the sizes the
 oracle can afford (C <= 64 mostly, a few rows of up to 1024), and a case holds, per API
@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from harness import cases as C
 from harness.ops import BACKWARD, FORWARD, OPS
+from harness.planning import cases as C
 from tests.references import oracle
 
 DTYPES: dict[str, np.dtype] = dict(C.DTYPES)
@@ -87,7 +87,7 @@ class KnownValue(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# harness.cases -> Call objects
+# harness.planning.cases -> Call objects
 # --------------------------------------------------------------------------------------------
 
 
@@ -128,7 +128,7 @@ def make_case(
     ce_grad_kwargs: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> list[Case]:
-    """One case (harness.cases.make_case) as API calls; ``[]`` when the dtype cannot hold it."""
+    """One case (harness.planning.cases.make_case) as API calls; ``[]`` when the dtype cannot hold it."""
     fc = C.make_case(
         family, params, dtype, rows, calls=[CALL_OF[o] for o in ops],
         errors=[CALL_OF[o] for o in errors], ce_options=ce_kwargs, ce_grad_options=ce_grad_kwargs,

@@ -13,8 +13,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from harness import cases, suites
 from harness.ops import OPS
+from harness.planning import cases, suites
 
 
 def test_no_mpf_op_ndarray_in_the_reference_kernels(monkeypatch: pytest.MonkeyPatch,

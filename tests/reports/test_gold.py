@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import __version__, results
+from harness import __version__
+from harness import store as results
 from reports.data import load_report_data
 from reports.pages.common import impl_path
 from reports.site import render_site

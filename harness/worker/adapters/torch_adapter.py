@@ -11,15 +11,15 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from harness import compile_cache
-from harness.adapters.base import (
+from harness.registry import Implementation
+from harness.worker import compile_cache
+from harness.worker.adapters.base import (
     Adapter,
     NotDifferentiable,
     exact_cast,
     extra_hint,
     synced_clock,
 )
-from harness.registry import Implementation
 
 
 class TorchAdapter(Adapter):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.registry import ALL_DTYPES, Implementation
+from harness.registry import Implementation
+from harness.vocabulary import DTYPE_NAMES
 
 
 def softmax(x: Any) -> Any:
@@ -32,7 +33,7 @@ def logsumexp(x: Any) -> Any:
 
 
 def implementations() -> list[Implementation]:
-    common: dict[str, Any] = dict(framework="scipy", dtypes=ALL_DTYPES, devices=("cpu",),
+    common: dict[str, Any] = dict(framework="scipy", dtypes=DTYPE_NAMES, devices=("cpu",),
                                   differentiable=False)
     return [
         Implementation("scipy.special.softmax", "softmax", fn=softmax,

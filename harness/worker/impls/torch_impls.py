@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.impls import with_modes
 from harness.ops import CROSS_ENTROPY_OPTIONS
-from harness.registry import ALL_DTYPES, Implementation
+from harness.registry import Implementation
+from harness.vocabulary import DTYPE_NAMES
+from harness.worker.impls import with_modes
 
 DEVICES = ("cpu", "cuda")
 HALF_DTYPES = ("float16", "bfloat16")  # the dtype=float32 variants widen these
@@ -132,7 +133,7 @@ def composed_dot(x: Any, labels: Any) -> Any:
 
 def implementations() -> list[Implementation]:
     def entry(name: str, op: str, fn: Callable[..., Any], description: str,
-              dtypes: tuple[str, ...] = ALL_DTYPES, options: frozenset[str] = frozenset()
+              dtypes: tuple[str, ...] = DTYPE_NAMES, options: frozenset[str] = frozenset()
               ) -> list[Implementation]:
         return with_modes(name, op, "torch", fn, modes=MODES, dtypes=dtypes, devices=DEVICES,
                           description=description, options=options)

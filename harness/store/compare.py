@@ -1,4 +1,4 @@
-"""Compare two sets of results (as ``harness.results.load`` returns them) for regressions.
+"""Compare two sets of results (as ``harness.store.load`` returns them) for regressions.
 
 Accuracy is deterministic, so no statistics: a record regresses when its verdict or accuracy
 class gets worse, or its ``max_ulp`` grows beyond a small tolerance. Timing needs statistics
@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness.results import KEY_FIELDS
 from harness.scoring import ACCURACY_CLASSES, VERDICT_RANK
+from harness.store.run_directory import KEY_FIELDS
 
 __all__ = [
     "CHANGES",

@@ -186,7 +186,7 @@ def case_seed(case_id: str) -> int:
 
 
 def _numpy_dtype(dtype: str) -> np.dtype[Any]:
-    from harness.adapters.base import NUMPY_DTYPES
+    from harness.worker.adapters.base import NUMPY_DTYPES
 
     return NUMPY_DTYPES[dtype] if dtype in NUMPY_DTYPES else np.dtype(dtype)
 
@@ -453,7 +453,7 @@ def forward_output_dtype(adapter: Any, prepared: Prepared, cache: InputCache, se
     one eager forward call."""
     key = (prepared.impl.name, prepared.dtype)
     if key not in _FORWARD_OUT_DTYPE:
-        from harness.impls import CompiledFn
+        from harness.worker.impls import CompiledFn
 
         impl = prepared.impl
         if isinstance(impl.fn, CompiledFn):

@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.adapters.base import Adapter, dtype_name, exact_cast, extra_hint, tracemalloc_peak
+from harness.worker.adapters.base import (
+    Adapter,
+    dtype_name,
+    exact_cast,
+    extra_hint,
+    tracemalloc_peak,
+)
 
 
 class NumpyAdapter(Adapter):
@@ -67,3 +73,10 @@ class NumpyAdapter(Adapter):
         out["numpy_version"] = np.__version__
         out["ml_dtypes_version"] = ml_dtypes.__version__
         return out
+
+
+class ScipyAdapter(NumpyAdapter):
+    """scipy.special's implementations: NumPy arrays, served by the NumPy adapter."""
+
+    def __init__(self) -> None:
+        super().__init__("scipy")

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from harness import compile_cache
-from harness.adapters.base import (
+from harness.registry import Implementation
+from harness.worker import compile_cache
+from harness.worker.adapters.base import (
     Adapter,
     NotDifferentiable,
     dtype_name,
@@ -24,8 +25,7 @@ from harness.adapters.base import (
     extra_hint,
     option_key,
 )
-from harness.impls import CompiledFn, mode_of
-from harness.registry import Implementation
+from harness.worker.impls import CompiledFn, mode_of
 
 # XLA:CPU has one thread-count switch: multi-threaded Eigen on or off (frameworks differ here).
 _SINGLE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"

@@ -33,39 +33,45 @@ from typing import TYPE_CHECKING, Any
 import ml_dtypes
 import numpy as np
 
-from harness.ops import BACKWARD, FORWARD, OPS, PASSES
+from harness.ops import OPS
+from harness.vocabulary import (
+    BACKWARD,
+    CASE_STATUSES,
+    CE_OPS,
+    CONVENTION,
+    DENSE_CE,
+    DTYPE_NAMES,
+    DTYPES,
+    ERROR_EXPECTED,
+    FORWARD,
+    LOG_SOFTMAX,
+    LOGSUMEXP,
+    LOW_PRECISION,
+    OP_NAMES,
+    PASSES,
+    ROW_OPS,
+    SCORED,
+    SOFTMAX,
+    SPARSE_CE,
+    TORCH_CE,
+)
 from references.formats import round_exact
 
 if TYPE_CHECKING:
-    from harness.suites import Suite
+    from harness.planning.suites import Suite
 
-DTYPES: dict[str, np.dtype[Any]] = {
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-}
-DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
-LOW_PRECISION: tuple[str, ...] = ("float16", "bfloat16")
 
-SCORED, CONVENTION, ERROR_EXPECTED = "scored", "convention", "error-expected"
-STATUSES: tuple[str, ...] = (SCORED, CONVENTION, ERROR_EXPECTED)
+STATUSES = CASE_STATUSES
 UNREPRESENTABLE = "unrepresentable in dtype"
 
 NEG_INF, NAN, INF = -math.inf, math.nan, math.inf
 
-SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = "softmax", "log_softmax", "logsumexp"
-DENSE_CE, SPARSE_CE, TORCH_CE = (
-    "softmax_cross_entropy",
-    "sparse_softmax_cross_entropy",
-    "cross_entropy",
-)
 
 Call = tuple[str, str]
 """An (op, pass) pair: one call of one op's forward or backward reference."""
 
-ALL_CALLS: tuple[Call, ...] = tuple((op, FORWARD) for op in OPS) + tuple(
-    (op, BACKWARD) for op in OPS
+ALL_CALLS: tuple[Call, ...] = tuple((op, FORWARD) for op in OP_NAMES) + tuple(
+    (op, BACKWARD) for op in OP_NAMES
 )
 LOSS_CALLS: tuple[Call, ...] = tuple(
     (op, p) for p in PASSES for op in (DENSE_CE, SPARSE_CE, TORCH_CE)
@@ -73,9 +79,8 @@ LOSS_CALLS: tuple[Call, ...] = tuple(
 
 # Ops per family, from the family index of cases.md §1 ("all" is the five per-row ops; "CE" is
 # dense and sparse; ``cross_entropy`` only where its options are the point).
-ALL_OPS: tuple[str, ...] = (SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, DENSE_CE, SPARSE_CE)
+ALL_OPS = ROW_OPS
 LSE_CE_OPS: tuple[str, ...] = (LOG_SOFTMAX, LOGSUMEXP, DENSE_CE, SPARSE_CE)
-CE_OPS: tuple[str, ...] = (DENSE_CE, SPARSE_CE)
 
 NOT_GENERATED: dict[str, str] = {
     "gpu_width_sweep": "it is GPU-only (kernel-selection widths)",
@@ -1143,7 +1148,7 @@ def case_inputs(case: FamilyCase, ops: Iterable[str] | None = None) -> Iterator[
     """The per-op records of one family case, for ``ops`` (default: all the family's ops)."""
     family = FAMILIES[case.family]
     wanted = set(family.ops if ops is None else ops) & set(family.ops)
-    for op in OPS:
+    for op in OP_NAMES:
         if op not in wanted:
             continue
         fwd, bwd = case.calls.get((op, FORWARD)), case.calls.get((op, BACKWARD))

@@ -1,6 +1,6 @@
 """The built-in suites, as data in the suite-file schema (docs/suites.md).
 
-:mod:`harness.suites` validates these exactly like a user's TOML file. An entry without
+:mod:`harness.planning.suites` validates these exactly like a user's TOML file. An entry without
 ``dtypes`` runs in the family's own dtypes (all four, or the low-precision ones for the §7
 families); without ``ops``, every op the family applies to.
 """

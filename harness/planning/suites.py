@@ -1,7 +1,7 @@
 """Suites: which case families, parameters, dtypes and ops a run covers.
 
 A suite is a built-in name (``quick``, ``stability``, ``full``, ``throughput``; data in
-:mod:`harness.suite_data`) or a TOML file in the schema of docs/suites.md. ``kind =
+:mod:`harness.planning.suite_data`) or a TOML file in the schema of docs/suites.md. ``kind =
 "throughput"`` makes a timing suite: shapes, dtypes and ops to time (docs/throughput.md)
 instead of case families to score. Both go through the
 same validation; a mistake in a file raises :class:`~harness.errors.ConfigError` with one line,
@@ -20,11 +20,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from harness.cases import DTYPE_NAMES, FAMILIES, NOT_GENERATED, Family, Param
 from harness.errors import ConfigError
 from harness.ops import OPS
-from harness.suite_data import BUILTIN
-from harness.timing import THROUGHPUT_OPS
+from harness.planning.cases import DTYPE_NAMES, FAMILIES, NOT_GENERATED, Family, Param
+from harness.planning.suite_data import BUILTIN
+from harness.worker.timing import THROUGHPUT_OPS
 
 BUILTIN_NAMES: tuple[str, ...] = tuple(BUILTIN)
 
@@ -36,7 +36,7 @@ class SuiteEntry:
     """One family with its parameters (lists give one case per value), dtypes and ops.
 
     Empty ``dtypes`` or ``ops`` mean the family's own (all it applies to). ``rows``: cases with
-    fewer rows get ordinary rows appended up to this many (:func:`harness.cases.pad_rows`).
+    fewer rows get ordinary rows appended up to this many (:func:`harness.planning.cases.pad_rows`).
     """
 
     family: str
@@ -93,7 +93,7 @@ def builtin_suite(name: str) -> Suite:
     data = BUILTIN[name]
     try:
         return _suite(data, default_name=name, source="builtin")
-    except _SchemaError as exc:  # a bug in harness.suite_data, caught by the tests
+    except _SchemaError as exc:  # a bug in harness.planning.suite_data, caught by the tests
         raise ConfigError(f"built-in suite {name}: {_dotted(exc.path)}: {exc.message}") from None
 
 
@@ -126,7 +126,7 @@ KINDS = ("accuracy", "throughput")
 THROUGHPUT_FAMILY = "throughput"
 THROUGHPUT_ENTRY_KEYS = ("family", "dtypes", "ops", "params")
 THROUGHPUT_DTYPES = ("float32", "bfloat16", "float16", "float64")  # default order: float32 first
-# [timing] keys of a throughput suite: (kind, minimum, meaning); harness.timing.TimingOptions
+# [timing] keys of a throughput suite: (kind, minimum, meaning); harness.worker.timing.TimingOptions
 TIMING_KEYS: dict[str, tuple[str, float | None, str]] = {
     "max_time": ("number", 0.0, "seconds of rounds to aim for (pytest-benchmark max_time)"),
     "min_rounds": ("int", 1, "rounds at least (pytest-benchmark min_rounds)"),

@@ -22,18 +22,13 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.registry import ALL_DTYPES, Implementation
+from harness.registry import Implementation
+from harness.vocabulary import DTYPE_NAMES, DTYPES
 
-NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-}
+NUMPY_DTYPES = DTYPES
 
 
 class NotDifferentiable(HarnessError):
@@ -60,7 +55,7 @@ def exact_cast(array: np.ndarray, dtype: str, what: str = "input") -> np.ndarray
     if array.dtype.kind in "iu":
         return _contiguous(array)
     if dtype not in NUMPY_DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(ALL_DTYPES)}")
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_NAMES)}")
     target = NUMPY_DTYPES[dtype]
     if array.dtype == target:
         return _contiguous(array)
@@ -287,7 +282,7 @@ class Adapter(ABC):
         return self.to_framework(exact_cast(cotangent_np, dtype, "cotangent"), dtype,
                                  self.device_of(output))
 
-    # -- timing (harness.timing) ---------------------------------------------------------------
+    # -- timing (harness.worker.timing) ---------------------------------------------------------------
 
     def timing_clock(self, device: str) -> tuple[Callable[[], float], str]:
         """The clock pytest-benchmark reads before and after each round of calls, and its name.

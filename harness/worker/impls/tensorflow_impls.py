@@ -16,8 +16,9 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from harness.impls import with_modes
-from harness.registry import ALL_DTYPES, Implementation
+from harness.registry import Implementation
+from harness.vocabulary import DTYPE_NAMES
+from harness.worker.impls import with_modes
 
 DEVICES = ("cpu", "cuda")
 
@@ -104,7 +105,7 @@ def composed_dot(x: Any, labels: Any) -> Any:
 def implementations() -> list[Implementation]:
     def entry(name: str, op: str, fn: Callable[..., Any], description: str
               ) -> list[Implementation]:
-        return with_modes(name, op, "tensorflow", fn, modes=MODES, dtypes=ALL_DTYPES,
+        return with_modes(name, op, "tensorflow", fn, modes=MODES, dtypes=DTYPE_NAMES,
                           devices=DEVICES, description=description)
 
     impls = [

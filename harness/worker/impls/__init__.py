@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from harness.registry import ALL_DTYPES, Implementation
+from harness.registry import Implementation
+from harness.vocabulary import DTYPE_NAMES
 
 EAGER = "eager"
 
@@ -55,7 +56,7 @@ def mode_of(fn: Callable[..., Any]) -> str:
 
 def with_modes(name: str, op: str, framework: str, fn: Callable[..., Any], *,
                modes: Mapping[str, Callable[[Callable[..., Any]], Callable[..., Any]]],
-               dtypes: Iterable[str] = ALL_DTYPES, devices: Iterable[str] = ("cpu",),
+               dtypes: Iterable[str] = DTYPE_NAMES, devices: Iterable[str] = ("cpu",),
                description: str = "", options: Iterable[str] = (),
                differentiable: bool = True) -> list[Implementation]:
     """The eager implementation `name` and one `name@mode` per compiled mode."""

@@ -15,17 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from harness import compile_cache
-from harness.adapters.base import (
+from harness.errors import ConfigError
+from harness.registry import Implementation
+from harness.worker import compile_cache
+from harness.worker.adapters.base import (
     Adapter,
     NotDifferentiable,
     exact_cast,
     extra_hint,
     synced_clock,
 )
-from harness.errors import ConfigError
-from harness.impls import CompiledFn, mode_of
-from harness.registry import Implementation
+from harness.worker.impls import CompiledFn, mode_of
 
 _TF_DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0"}
 

@@ -17,7 +17,6 @@ import secrets
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -27,112 +26,22 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from harness import __version__, environment
 from harness.errors import StoreError
-
-__all__ = [
-    "FIELDS",
-    "KEY_FIELDS",
-    "RESULTS_FILE",
-    "RUN_FILE",
-    "SCHEMA_VERSION",
-    "STATUSES",
-    "TIMING_FIELDS",
-    "Field",
-    "RunDirectory",
-    "load",
-]
-
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
-RUN_FILE = "run.json"
-RESULTS_FILE = "results.jsonl"
-STATUSES = ("ok", "error", "crash", "timeout", "unsupported", "unavailable")
-FSYNC_INTERVAL_S = 1.0  # results.jsonl is fsynced at least this often while records arrive
-
-
-@dataclass(frozen=True)
-class Field:
-    """One record field: name, kind (str, float, int, bool, json) and meaning."""
-
-    name: str
-    kind: str
-    description: str
-
-
-FIELDS: tuple[Field, ...] = (
-    # identity
-    Field("implementation", "str", "registry name, e.g. torch.nn.functional.softmax@compile"),
-    Field("framework", "str", "numpy, scipy, torch, tensorflow, jax or a plugin's framework"),
-    Field("op", "str", "softmax, log_softmax, logsumexp, softmax_cross_entropy, ..."),
-    Field("pass", "str", "forward or backward"),
-    Field("device", "str", "cpu or cuda"),
-    Field("dtype", "str", "float16, bfloat16, float32 or float64 (the case's dtype)"),
-    Field("case", "str", "case id, family[key=value,...]"),
-    Field("case_family", "str", "case family (cases.md)"),
-    Field("case_status", "str", "scored, convention or error-expected"),
-    Field("shape", "json", "input shape, a list of ints"),
-    Field("status", "str", "ok, error, crash, timeout, unsupported or unavailable"),
-    Field("message", "str", "the runner's reason or error text ('' when none)"),
-    # accuracy (harness.scoring)
-    Field("verdict", "str", "pass, inaccurate, nan_where_finite, ... (docs/scoring.md)"),
-    Field("accuracy_class", "str", "correctly_rounded, faithful, within_bound, outside_bound"),
-    Field("max_ulp", "float", "largest ULP error in the output dtype"),
-    Field("p99_ulp", "float", "99th percentile ULP error"),
-    Field("mean_ulp", "float", "mean ULP error"),
-    Field("max_rel", "float", "largest relative error"),
-    Field("bound_ratio", "float", "max over rows of error / BHH bound (u of the dtype)"),
-    Field("bound_ratio_f32acc", "float", "same with float32's u plus the final half-ulp "
-          "(float16/bfloat16 only)"),
-    Field("limit_ratio", "float", "max over elements of error / verdict limit (> 1: inaccurate)"),
-    Field("ulp_limit", "float", "the verdict limit, in ulps, at the element of limit_ratio"),
-    Field("sum_err_ulp", "float", "softmax: max |sum p - 1| in ulps of 1"),
-    Field("grad_row_sum", "float", "backward: max |row sum - exact row sum|"),
-    Field("counts", "json", "special-value classes and their counts"),
-    Field("n_scored", "int", "elements that entered the ULP statistics"),
-    Field("worst_index", "json", "index of the element that decided the verdict"),
-    Field("worst_row", "json", "input row of that element (non-finite values as strings)"),
-    Field("expected", "str", "correctly rounded value there"),
-    Field("exact", "str", "exact value there, rounded to float64"),
-    Field("got", "str", "the implementation's value there"),
-    Field("output_dtype", "str", "dtype the implementation returned"),
-    Field("convention", "str", "what the implementation did on convention rows"),
-    Field("convention_reference", "str", "what the reference does there"),
-    Field("follows_convention", "bool", "the reference's convention or a listed alternative"),
-    Field("score_message", "str", "why the verdict is what it is"),
-    # timing (harness.timing, docs/throughput.md; null on accuracy records)
-    Field("median_s", "float", "median time per call"),
-    Field("iqr_s", "float", "interquartile range of the time per call"),
-    Field("rounds", "int", "timed rounds"),
-    Field("gbps", "float", "bytes_moved / median_s / 1e9"),
-    Field("roofline_fraction", "float", "gbps / copy_gbps: share of the measured copy roofline"),
-    Field("peak_bytes", "int", "peak memory of one call above what was in use before it "
-          "(null: see peak_bytes_method)"),
-    Field("min_s", "float", "fastest round, per call"),
-    Field("mean_s", "float", "mean time per call over the rounds"),
-    Field("stddev_s", "float", "standard deviation of the per-call time over the rounds"),
-    Field("iterations", "int", "calls per round (pytest-benchmark's calibration)"),
-    Field("samples_s", "json", "raw per-call seconds of every round (round time / iterations)"),
-    Field("bytes_moved", "int", "bytes one call reads and writes at least (the bytes model of "
-          "docs/throughput.md)"),
-    Field("copy_gbps", "float", "the copy roofline: GB/s of a plain copy measured on the same "
-          "device in the same run (read + write)"),
-    Field("peak_bytes_method", "str", "how peak_bytes was measured, or why it is null"),
-    Field("first_call_s", "float", "the first call alone, compilation/tracing included"),
-    Field("threads", "int", "intra-op threads the framework computed with"),
-    Field("timer", "str", "the timing engine, clock and sync, e.g. 'pytest-benchmark 5.3.1 "
-          "perf_counter + jax.block_until_ready on each call's result'"),
-    Field("wall_s", "float", "wall time of the task, scoring excluded"),
+from harness.store.schema import (
+    FIELDS,
+    FSYNC_INTERVAL_S,
+    KEY_FIELDS,
+    PANDAS_DTYPES,
+    RESULTS_FILE,
+    RUN_COLUMNS,
+    RUN_FILE,
+    SCHEMA_VERSION,
+    SUPPORTED_SCHEMA_VERSIONS,
+    upgrade_record,
+    upgrade_run,
 )
-FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
-KEY_FIELDS: tuple[str, ...] = ("implementation", "op", "pass", "case", "dtype", "device")
-TIMING_FIELDS: tuple[str, ...] = ("median_s", "iqr_s", "rounds", "gbps", "roofline_fraction",
-                                  "peak_bytes", "min_s", "mean_s", "stddev_s", "iterations",
-                                  "samples_s", "bytes_moved", "copy_gbps", "peak_bytes_method",
-                                  "first_call_s", "threads", "timer")
-# Columns `load` adds from run.json to every row, so that several runs merge.
-RUN_COLUMNS: tuple[str, ...] = ("run_id", "machine_fingerprint")
-_PANDAS_DTYPES = {"str": "string", "float": "float64", "int": "Int64", "bool": "boolean",
-                  "json": "object"}
+from harness.vocabulary import STATUSES
 
+__all__ = ["RunDirectory", "load"]
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -155,7 +64,7 @@ def _jsonable(value: Any) -> Any:
 
 def _git_commit(start: Path | None = None) -> str | None:
     """The commit of the source tree, read from .git files (no git process); None if unknown."""
-    root = start or Path(__file__).resolve().parents[1]
+    root = start or Path(__file__).resolve().parents[2]
     git = root / ".git"
     try:
         if git.is_file():  # a worktree or submodule: "gitdir: <path>"
@@ -222,9 +131,10 @@ def _read_run_json(path: Path) -> dict[str, Any]:
     version = run.get("schema_version")
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise StoreError(f"{file} has schema version {version!r}, but this softmax-bench "
-                         f"({__version__}) reads version {SCHEMA_VERSION}; use the softmax-bench "
+                         f"({__version__}) reads versions "
+                         f"{', '.join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))}; use the softmax-bench "
                          "version that wrote it, or re-run the suite")
-    return run
+    return upgrade_run(run)
 
 
 def _parse_lines(file: Path, text: str) -> tuple[list[dict[str, Any]], int]:
@@ -315,7 +225,7 @@ class RunDirectory:
         except OSError as exc:
             raise StoreError(f"cannot write run directory {directory}: "
                              f"{exc.strerror or exc}; choose a writable --out") from None
-        return cls(directory, _jsonable(run))
+        return cls(directory, {**_jsonable(run), "schema_version_read": SCHEMA_VERSION})
 
     @classmethod
     def open_for_resume(cls, path: str | os.PathLike[str]) -> RunDirectory:
@@ -342,8 +252,12 @@ class RunDirectory:
         return store
 
     def _write_run(self) -> None:
+        # run.json keeps the schema version its records were first written in (a resumed
+        # version-1 run stays version 1, so that load upgrades all of its records)
+        on_disk = {k: v for k, v in self._run.items() if k != "schema_version_read"}
+        on_disk["schema_version"] = self._run.get("schema_version_read", SCHEMA_VERSION)
         try:
-            _write_json_atomic(self.path / RUN_FILE, self._run)
+            _write_json_atomic(self.path / RUN_FILE, on_disk)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path / RUN_FILE}: {exc.strerror or exc}"
                              ) from None
@@ -442,7 +356,7 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for f in FIELDS:
         if f.name not in frame.columns:
             frame[f.name] = pd.Series([None] * len(frame), dtype=object)
-        dtype = _PANDAS_DTYPES[f.kind]
+        dtype = PANDAS_DTYPES[f.kind]
         column = frame[f.name]
         if f.kind == "float":
             frame[f.name] = pd.to_numeric(column, errors="coerce").astype("float64")
@@ -471,7 +385,9 @@ def load(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
         env = run.get("environment") or {}
         extra = {"run_id": run.get("run_id"),
                  "machine_fingerprint": env.get("machine_fingerprint")}
-        rows.extend({**record, **extra} for record in _read_records(directory))
+        version = run["schema_version_read"]
+        rows.extend({**upgrade_record(record, version), **extra}
+                    for record in _read_records(directory))
     frame = pd.DataFrame(rows, columns=None if rows else [*(f.name for f in FIELDS),
                                                           *RUN_COLUMNS])
     return _typed(frame)

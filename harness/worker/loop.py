@@ -3,7 +3,7 @@
 ``python -m harness.worker FRAMEWORK DEVICE`` speaks JSON lines: it first writes a ``hello``
 message (availability, implementations, numerics settings), then answers one ``task`` per line
 read from stdin. Arrays travel as ``.npz`` files (never pickle) whose paths the task names.
-A task with ``"mode": "time"`` is a throughput measurement instead (``harness.timing``): the
+A task with ``"mode": "time"`` is a throughput measurement instead (``harness.worker.timing``): the
 worker generates its inputs from the task's seed and shape, and replies with the timing fields.
 The worker's own stdout is moved to stderr at start so that framework chatter can never
 corrupt the protocol stream. The parent never imports a framework: everything that does runs
@@ -24,7 +24,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from harness import arrays_io, registry
-from harness.ops import BACKWARD, OPS
+from harness.ops import OPS
+from harness.vocabulary import BACKWARD, FRAMEWORKS
 
 
 def describe(impl: registry.Implementation) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def all_implementations() -> tuple[list[registry.Implementation], list[str]]:
     """Built-ins of every framework plus plugins, and the errors of rejected registrations."""
     impls: list[registry.Implementation] = []
     errors: list[str] = []
-    for framework in registry.BUILTIN_MODULES:
+    for framework in FRAMEWORKS:
         try:
             impls.extend(registry.builtin_implementations(framework))
         except Exception as exc:  # a broken built-in module is reported, not fatal
@@ -85,7 +86,7 @@ def run_task(adapter: Any, impl: registry.Implementation, task: dict[str, Any]) 
 
 
 def serve(framework: str, device: str, proto: TextIO) -> int:
-    from harness.adapters import get_adapter
+    from harness.worker.adapters import get_adapter
 
     def send(msg: dict[str, Any]) -> None:
         proto.write(json.dumps(msg) + "\n")
@@ -124,14 +125,14 @@ def serve(framework: str, device: str, proto: TextIO) -> int:
             reply.update(status="unavailable", message=reason or f"unknown {task['impl']}")
         else:
             try:
-                if task.get("mode") == "time":  # throughput timing (harness.timing)
-                    from harness import timing
+                if task.get("mode") == "time":  # throughput timing (harness.worker.timing)
+                    from harness.worker import timing
 
                     reply.update(timing.run_task(adapter, impl, task))
                 else:
                     reply.update(run_task(adapter, impl, task))
             except Exception as exc:
-                from harness.adapters.base import NotDifferentiable
+                from harness.worker.adapters.base import NotDifferentiable
 
                 if isinstance(exc, NotDifferentiable):
                     reply.update(status="unsupported", message=_one_line(exc))
