@@ -16,7 +16,7 @@ BENCH_JSON := bench-results/reference.json
 RUN_DIRS ?=
 REPORT_DIR ?= bench-results/report
 
-.PHONY: venv install install-all test lint bench report clean distclean
+.PHONY: venv install install-all ensure-browser test lint bench report clean distclean
 
 venv: $(VPY)
 
@@ -38,10 +38,18 @@ $(STAMP_ALL): pyproject.toml $(CONSTRAINTS) | $(VPY)
 	$(PIP) install -e '.[test,torch,tensorflow,jax,scipy]' -c $(CONSTRAINTS)
 	touch $@ $(STAMP)
 
+# The report's browser tests need chromium: scripts/ensure-browser.sh finds it on PATH, or
+# installs Debian's chromium with apt-get when run as root, or else tries Playwright's own
+# download; failing all three it stops with one line saying what to install. It prints the
+# browser's path, which pytest gets as SOFTMAX_BENCH_CHROMIUM.
+ensure-browser: install
+	@scripts/ensure-browser.sh $(VPY)
+
 # pytest's exit code 5 (no test collected) is a failure here, like any other non-zero code.
 # The harness tests drive every framework, so the test environment has all of them.
 test: install-all
-	@$(VPY) -m pytest; rc=$$?; \
+	@chromium=$$(scripts/ensure-browser.sh $(VPY)) || exit $$?; \
+	SOFTMAX_BENCH_CHROMIUM=$$chromium $(VPY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
 	$(MAKE) --no-print-directory lint

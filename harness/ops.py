@@ -18,7 +18,6 @@ import references
 from harness.vocabulary import BACKWARD, CROSS_ENTROPY_OPTIONS, FORWARD, PASSES
 
 
-
 @dataclass(frozen=True)
 class OpSpec:
     name: str

@@ -3,7 +3,7 @@
 Every page loads from file:// with no console error and no request that is not a file; tables
 sort and filter; charts draw; text from a plugin stays text. A screenshot of the overview is
 kept for CI in $SOFTMAX_BENCH_ARTIFACTS (default: artifacts/ in the repository). Chromium is
-required: .ci/run installs it, and these tests fail, not skip, without it (test tools cannot
+required: `make test` installs it (scripts/ensure-browser.sh), and these tests fail, not skip, without it (test tools cannot
 download browsers here, so Playwright gets chromium's path).
 """
 
@@ -24,10 +24,11 @@ from tests.reports.runs import ROOT
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    executable = (os.environ.get("SOFTMAX_BENCH_CHROMIUM") or shutil.which("chromium")
+                  or shutil.which("chromium-browser"))
     if executable is None:
         pytest.fail("chromium is not installed: the report's browser tests need Debian's "
-                    "chromium package (.ci/run installs it: apt-get install chromium)")
+                    "chromium package (make test installs it as root: apt-get install chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True,
                                              args=["--no-sandbox"])
