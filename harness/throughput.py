@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import environment
 from harness import store as results
 from harness.engine.workers import Worker, kill_all, list_implementations
 from harness.frameworks import framework_statuses
 from harness.ops import BACKWARD, FORWARD
 from harness.planning import suites
 from harness.registry import choose
+from harness.store import environment
 from harness.worker.timing import TimingOptions, case_seed
 
 if TYPE_CHECKING:  # harness.runner imports this module lazily, from run_suite

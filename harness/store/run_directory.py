@@ -24,8 +24,9 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness import __version__, environment
+from harness import __version__
 from harness.errors import StoreError
+from harness.store import environment
 from harness.store.schema import (
     FIELDS,
     FSYNC_INTERVAL_S,

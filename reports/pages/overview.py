@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness import environment
+from harness.store import environment
 from harness.vocabulary import STATUSES
 from reports import fmt
 from reports.data import ADVERSARIAL_FAMILIES, THROUGHPUT_FAMILY, ReportData, RunInfo

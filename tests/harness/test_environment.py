@@ -1,4 +1,4 @@
-"""harness.environment: captured without importing any framework, typed by one registry."""
+"""harness.store.environment: captured without importing any framework, typed by one registry."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import environment
+from harness.store import environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # numpy is the harness's own dependency (references need it); these are the frameworks proper.
@@ -23,7 +23,7 @@ def no_gpu(cmd: list[str]) -> str:
 
 def test_capture_imports_no_framework() -> None:
     code = ("import json, sys\n"
-            "from harness import environment\n"
+            "from harness.store import environment\n"
             "env = environment.capture({'torch': {'tf32': False}})\n"
             f"loaded = [m for m in {FRAMEWORK_MODULES!r} if m in sys.modules]\n"
             "print(json.dumps({'loaded': loaded, 'env': env}))\n")
