@@ -1,7 +1,8 @@
 """Fidelity: the harness's timing engine against torch.utils.benchmark, same callable, same process.
 
 torch.nn.functional.softmax on 256 x 32000 float32 logits on the CPU, prepared as a throughput run
-prepares it (harness.worker.timing): the harness's median (pytest-benchmark, driven by harness.worker.timing)
+prepares it (harness.worker.timing): the harness's median (pytest-benchmark, driven by
+harness.worker.timing)
 must agree within 10% with ``torch.utils.benchmark.Timer(...).blocked_autorange()``'s median.
 The two alternate five times and the medians of each side's medians are compared, so a load
 change on a shared machine hits both alike. A benchmark check, not a unit test::
@@ -17,7 +18,7 @@ import os
 
 import pytest
 
-from harness import throughput
+from harness.planning import throughput
 from harness.planning.suites import get_suite
 from harness.worker import timing
 from harness.worker.adapters import get_adapter

@@ -24,14 +24,14 @@ from typing import Any
 
 import pytest
 
-from harness import throughput
 from harness.ops import BACKWARD, FORWARD
+from harness.planning import throughput
 from harness.planning.suites import get_suite
 from harness.registry import Implementation
 from harness.worker import timing
 from harness.worker.adapters import get_adapter
 from harness.worker.adapters.base import Adapter
-from harness.worker.loop import all_implementations, describe
+from harness.worker.loop import all_implementations, info
 
 pytestmark = pytest.mark.benchmark_throughput
 
@@ -75,7 +75,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             if any(fnmatch.fnmatchcase(impl.name, p) for p in exclude):
                 continue
             for pass_ in (FORWARD, BACKWARD):
-                task = throughput.TimingTask(describe(impl), case, pass_)
+                task = throughput.TimingTask(info(impl), case, pass_)
                 shape = "x".join(map(str, case.shape))
                 params.append(pytest.param(task, id=f"{impl.name}-{shape}-{case.dtype}-{pass_}"))
     metafunc.parametrize("tp_task", params)
@@ -114,7 +114,7 @@ def tp_prepared(request: pytest.FixtureRequest, tp_task: throughput.TimingTask,
     """Everything before the timed rounds; puts the clock on the ``benchmark`` marker, so this
     fixture must come before ``benchmark`` in the test's arguments."""
     task, case = tp_task, tp_task.case
-    impl = _implementations()[task.impl["name"]]
+    impl = _implementations()[task.impl.name]
     if case.dtype not in impl.dtypes:
         pytest.skip(f"{impl.name} does not support {case.dtype}")
     if task.pass_ == BACKWARD and not impl.differentiable:

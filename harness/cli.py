@@ -12,6 +12,7 @@ from typing import NoReturn, TextIO
 from harness import __version__
 from harness.errors import HarnessError, UsageError
 from harness.frameworks import FrameworkStatus, framework_statuses
+from harness.vocabulary import DEVICES, DTYPE_NAMES
 
 PROG = "softmax-bench"
 INTERRUPTED = 130  # the shell's code for a Ctrl-C (128 + SIGINT)
@@ -53,16 +54,16 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     print(format_table(["framework", "status", "version", "reason"], rows), file=out)
     catalog = list_implementations()
     impl_rows = []
-    for impl in catalog["implementations"]:
-        status = statuses.get(impl["framework"])
+    for impl in catalog.implementations:
+        status = statuses.get(impl.framework)
         available = status is None or status.available
-        impl_rows.append([impl["name"], impl["op"], ",".join(impl["dtypes"]),
+        impl_rows.append([impl.name, impl.op, ",".join(impl.dtypes),
                           "available" if available else "unavailable",
                           "" if available or status is None else status.reason])
     print("\nImplementations", file=out)
     print(format_table(["implementation", "op", "dtypes", "status", "reason"], impl_rows),
           file=out)
-    for error in catalog.get("errors", []):
+    for error in catalog.errors:
         print(f"{PROG}: warning: {error}", file=sys.stderr)
     return 0
 
@@ -70,17 +71,21 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from pathlib import Path
 
-    from harness import runner
     from harness.engine.progress import progress_bar
+    from harness.planning.request import RunOptions
+    from harness.run import run_suite
 
+    if args.retry_skipped and not args.resume:
+        raise UsageError("--retry-skipped goes with --resume (it reruns a run's skipped tasks)")
     dtypes = tuple(args.dtype or ())
-    opts = runner.RunOptions(suite=args.suite, include=tuple(args.impl or ()),
-                             exclude=tuple(args.exclude or ()), device=args.device,
-                             dtypes=dtypes, timeout=args.timeout, out=Path(args.out),
-                             resume=args.resume, threads=args.threads, jobs=args.jobs)
+    opts = RunOptions(suite=args.suite, include=tuple(args.impl or ()),
+                      exclude=tuple(args.exclude or ()), device=args.device, dtypes=dtypes,
+                      timeout=args.timeout, out=Path(args.out), resume=args.resume,
+                      retry_skipped=args.retry_skipped, max_timeouts=args.max_timeouts,
+                      threads=args.threads, jobs=args.jobs)
     try:
         with progress_bar(enabled=not args.quiet) as progress:
-            path, counts, plan = runner.run_suite(opts, progress=progress)
+            path, counts, plan = run_suite(opts, progress=progress)
     except KeyboardInterrupt:
         if not (Path(args.out) / "run.json").exists():  # stopped while planning
             raise
@@ -117,16 +122,15 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha:g}")
     base, new = results.load(args.base), results.load(args.new)
     table = compare.compare(base, new, alpha=args.alpha, min_factor=args.min_factor)
-    regressions = table[table["change"] == "regression"] if len(table) else table
-    timing = int((regressions["kind"] == "timing").sum()) if len(regressions) else 0
-    accuracy = len(regressions) - timing
+    counts = compare.regression_counts(table)
     print(compare.format_report(table), file=out)
-    if not len(regressions):
+    if not sum(counts.values()):
         print("no regressions", file=out)
         return 0
-    print(f"{len(regressions)} regression(s): {accuracy} accuracy, {timing} timing", file=out)
+    print(f"{sum(counts.values())} regression(s): {counts['accuracy']} accuracy, "
+          f"{counts['timing']} timing", file=out)
     # Accuracy is deterministic: a regression always fails. Timing fails on request (CI).
-    return 1 if accuracy or args.fail_on_regression else 0
+    return 1 if counts["accuracy"] or (counts["timing"] and args.fail_on_regression) else 0
 
 
 def _cmd_version(args: argparse.Namespace, out: TextIO) -> int:
@@ -152,9 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only implementations matching GLOB (repeatable)")
     run.add_argument("--exclude", action="append", metavar="GLOB",
                      help="skip implementations matching GLOB (repeatable)")
-    run.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    run.add_argument("--dtype", action="append",
-                     choices=["float16", "bfloat16", "float32", "float64"],
+    run.add_argument("--device", default="cpu", choices=list(DEVICES))
+    run.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES),
                      help="only this dtype (repeatable; default all)")
     run.add_argument("--timeout", type=float, default=120.0,
                      help="seconds one implementation call may take (default 120)")
@@ -165,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs/latest", help="run directory (default runs/latest)")
     run.add_argument("--resume", action="store_true",
                      help="finish an interrupted run in --out without redoing finished records")
+    run.add_argument("--retry-skipped", action="store_true",
+                     help="with --resume: run again the tasks skipped after repeated timeouts")
+    run.add_argument("--max-timeouts", type=int, default=3, metavar="K",
+                     help="after K timeouts in a row, skip the rest of that implementation's "
+                          "tasks in that dtype (default 3)")
     run.add_argument("--no-report", action="store_true", help="do not build the HTML report")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_cmd_run)

@@ -31,7 +31,3 @@ class StoreError(HarnessError):
 
 class PluginError(HarnessError):
     """A plugin entry point failed to load or returned something that is not an Implementation."""
-
-
-class ReferenceEngineError(HarnessError):
-    """The exact reference could not produce a certified result for an input."""

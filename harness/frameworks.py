@@ -67,5 +67,6 @@ def framework_statuses(
 ) -> list[FrameworkStatus]:
     """Availability of every known framework, in the order of `vocabulary.FRAMEWORK_LIST`."""
     return [
-        framework_status(fw, find_spec=find_spec, dist_version=dist_version) for fw in FRAMEWORK_LIST
+        framework_status(fw, find_spec=find_spec, dist_version=dist_version)
+        for fw in FRAMEWORK_LIST
     ]

@@ -3,7 +3,7 @@
 Class axis last; losses are per row (no reduction) except ``cross_entropy``, which has
 PyTorch's semantics and options (weight, ignore_index, label_smoothing, reduction).
 Backward passes are vector-Jacobian products with respect to the logits: the cotangent is a
-seeded random array for softmax and log_softmax, ones for per-row outputs (numerics §4).
+seeded random array for softmax and log_softmax, ones for per-row outputs (docs/numerics.md §4).
 """
 
 from __future__ import annotations

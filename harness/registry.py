@@ -18,6 +18,7 @@ from importlib import metadata
 from typing import Any
 
 from harness.errors import ConfigError, PluginError
+from harness.messages import ImplInfo
 from harness.vocabulary import CROSS_ENTROPY_OPTIONS, DEVICES, DTYPE_NAMES, FRAMEWORKS, OP_NAMES
 
 ENTRY_POINT_GROUP = "softmax_bench.plugins"
@@ -130,19 +131,19 @@ def select(names: Iterable[str], include: list[str], exclude: list[str]) -> list
     return [n for n in chosen if not any(fnmatch.fnmatchcase(n, p) for p in exclude)]
 
 
-def choose(implementations: Iterable[dict[str, Any]], device: str, include: Iterable[str],
-           exclude: Iterable[str]) -> list[dict[str, Any]]:
-    """The implementations (metadata dicts, ``harness.worker.describe``) on ``device`` that the
-    --impl/--exclude globs select, in catalogue order. A --impl glob that matches nothing, or an
-    empty selection, is a ConfigError (bad user input, one line)."""
-    impls = [i for i in implementations if device in i["devices"]]
-    all_names = [i["name"] for i in impls]
+def choose(implementations: Iterable[ImplInfo], device: str, include: Iterable[str],
+           exclude: Iterable[str]) -> list[ImplInfo]:
+    """The implementations (``harness.messages.ImplInfo``) on ``device`` that the --impl/--exclude
+    globs select, in catalogue order. A --impl glob that matches nothing, or an empty selection,
+    is a ConfigError (bad user input, one line)."""
+    impls = [i for i in implementations if device in i.devices]
+    all_names = [i.name for i in impls]
     for pattern in include:
         if not select(all_names, [pattern], []):
             raise ConfigError(f"--impl {pattern!r} matches no implementation; "
                               "see 'softmax-bench list'")
     names = set(select(all_names, list(include), list(exclude)))
-    chosen = [i for i in impls if i["name"] in names]
+    chosen = [i for i in impls if i.name in names]
     if not chosen:
         raise ConfigError("no implementation left after --impl/--exclude")
     return chosen

@@ -1,15 +1,17 @@
 """The report's input: the records of one or several run directories, ready to summarise.
 
 Everything comes from ``harness.store.load`` (one typed row per record) and each run's
-``run.json``. Runs from several machines merge: every record carries a ``machine`` label (the
-host name, made unique by the machine fingerprint where two hosts share a name) and a
-``platform`` (machine and device), which every page shows. Where two runs hold a record with
+``run.json`` (``harness.store.read_run``), both upgraded by the store to its schema version;
+nothing a run stored is recomputed here (the roofline share, the device's copy roofline and
+which case families are adversarial are the run's own). Runs from several machines merge:
+every record carries a ``machine`` label (the host name, made unique by the machine
+fingerprint where two hosts share a name) and a ``platform`` (machine and device), which every
+page shows. Where two runs hold a record with
 the same key on the same machine, the run named last wins, as in ``harness.store.compare``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +23,9 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from harness import store as results
-from harness.planning.suite_data import STABILITY
-from harness.scoring import FAILURE_VERDICTS, VERDICT_RANK
+from harness.vocabulary import FAILURE_VERDICTS, NOT_RUN_VERDICTS, THROUGHPUT_FAMILY, VERDICT_RANK
 
 __all__ = [
-    "ADVERSARIAL_FAMILIES",
     "THROUGHPUT_FAMILY",
     "ImplInfo",
     "ReportData",
@@ -35,24 +35,22 @@ __all__ = [
     "mode_of",
 ]
 
-THROUGHPUT_FAMILY = "throughput"
-# The adversarial families: the ones the built-in `stability` suite runs (cases.md §1).
-ADVERSARIAL_FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(e["family"]
-                                                            for e in STABILITY["cases"]))
-NOT_RUN = ("unsupported", "unavailable")
+# Statuses (and verdicts) of tasks that did not run: unsupported, unavailable, skipped.
+NOT_RUN: tuple[str, ...] = NOT_RUN_VERDICTS
 # Record fields the pages read (worst_row, counts and samples_s are not shown).
 KEEP = ("implementation", "framework", "op", "pass", "device", "dtype", "case", "case_family",
         "case_status", "shape", "status", "message", "verdict", "accuracy_class", "max_ulp",
         "p99_ulp", "bound_ratio", "limit_ratio", "worst_index", "expected", "exact", "got",
         "convention", "convention_reference", "score_message", "run_id", "peak_bytes_method",
         "synthetic", "median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "gbps", "copy_gbps",
-        "roofline_fraction", "peak_bytes", "bytes_moved", "first_call_s", "rounds",
-        "iterations", "threads")
+        "device_copy_gbps", "roofline_fraction", "framework_roofline_fraction", "peak_bytes",
+        "bytes_moved", "first_call_s", "rounds", "iterations", "threads")
 CE_OPS = ("sparse_softmax_cross_entropy", "softmax_cross_entropy")
 # Timing fields the timing runner writes besides results.TIMING_FIELDS (numbers, or absent).
 TIMING_NUMBERS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "gbps", "copy_gbps",
-                  "roofline_fraction", "peak_bytes", "bytes_moved", "first_call_s", "rounds",
-                  "iterations", "threads")
+                  "device_copy_gbps", "roofline_fraction", "framework_roofline_fraction",
+                  "peak_bytes", "bytes_moved", "first_call_s", "rounds", "iterations",
+                  "threads")
 
 
 def mode_of(name: str) -> str:
@@ -92,6 +90,11 @@ class RunInfo:
     @property
     def suite(self) -> str:
         return str(self.run.get("suite") or "")
+
+    @property
+    def adversarial_families(self) -> tuple[str, ...]:
+        """The case families this run marks adversarial (run.json ``meta.families``)."""
+        return results.adversarial_families(self.run)
 
     def hardware(self, device: str) -> str:
         """What ``device`` is on this machine, in words."""
@@ -149,6 +152,11 @@ class ReportData:
         return frame
 
     @cached_property
+    def adversarial_families(self) -> tuple[str, ...]:
+        """The case families any of the runs marks adversarial, in the runs' order."""
+        return tuple(dict.fromkeys(f for run in self.runs for f in run.adversarial_families))
+
+    @cached_property
     def has_timing(self) -> bool:
         return bool(len(self.timing))
 
@@ -186,12 +194,6 @@ def _machine_labels(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     return [host if len(hosts[host]) == 1 else f"{host}#{fp[:6] or '?'}" for host, fp in keys]
 
 
-def _read_run(path: Path) -> dict[str, Any]:
-    """run.json, once ``results.load`` has checked that it is there and readable."""
-    run: dict[str, Any] = json.loads((path / results.RUN_FILE).read_text(encoding="utf-8"))
-    return run
-
-
 def _impls(runs: Iterable[RunInfo], records: pd.DataFrame) -> dict[str, ImplInfo]:
     found: dict[str, ImplInfo] = {}
     for run in runs:
@@ -217,7 +219,7 @@ def _impls(runs: Iterable[RunInfo], records: pd.DataFrame) -> dict[str, ImplInfo
 
 def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     """The columns the pages use, as plain numpy columns (fast to filter), plus ``outcome``
-    (the verdict, or the status where there is none), its ``rank`` (scoring.VERDICTS order,
+    (the verdict, or the status where there is none), its ``rank`` (vocabulary.VERDICTS order,
     -1 when not ranked), ``fails`` and ``ran``."""
     out = pd.DataFrame(index=frame.index)
     for name in KEEP:
@@ -234,29 +236,12 @@ def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     out["run_index"] = frame["run_index"].astype(int)
     out["machine"] = frame["machine"]
     out["platform"] = frame["platform"]
-    _one_roofline_per_device(out)
     outcome = out["verdict"].where(out["verdict"].notna(), out["status"])
     out["outcome"] = outcome
     out["rank"] = outcome.map(lambda v: VERDICT_RANK.get(v, -1)).astype(int)
     out["fails"] = outcome.isin(sorted(FAILURE_VERDICTS)).astype(bool)
     out["ran"] = (~out["status"].isin(NOT_RUN)).astype(bool)
     return out
-
-
-def _one_roofline_per_device(out: pd.DataFrame) -> None:
-    """Share of the device's roofline: GB/s over the fastest copy any framework made on that
-    device in that run, so that shares compare across frameworks.
-
-    Each worker measures its own framework's copy (``copy_gbps``). On a CPU every framework
-    uses the same numpy copy; on a GPU they differ (on the H200: PyTorch's in-place ``copy_``
-    4.1 TB/s, a JAX copy into a fresh buffer 1.8 TB/s), and a share of a framework's own slow
-    copy would flatter that framework. ``copy_gbps`` becomes the device's roofline and the
-    framework's own copy stays as ``framework_copy_gbps``.
-    """
-    out["framework_copy_gbps"] = out["copy_gbps"]
-    best = out.groupby(["run_index", "device"])["copy_gbps"].transform("max")
-    out["copy_gbps"] = best
-    out["roofline_fraction"] = out["gbps"] / best
 
 
 def load_report_data(paths: Sequence[str | os.PathLike[str]]) -> ReportData:
@@ -269,7 +254,7 @@ def load_report_data(paths: Sequence[str | os.PathLike[str]]) -> ReportData:
         frame = results.load(path)
         frame["run_index"] = index
         frames.append(frame)
-        raw_runs.append(_read_run(Path(path)))
+        raw_runs.append(results.read_run(path))
     labels = _machine_labels(raw_runs)
     runs = tuple(RunInfo(i, Path(p), raw, labels[i])
                  for i, (p, raw) in enumerate(zip(paths, raw_runs)))

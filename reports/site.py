@@ -19,16 +19,15 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import markupsafe
 
-from harness import __version__
 from harness import store as results
-from harness.errors import HarnessError
+from harness.store import HarnessError
 from reports import charts
 from reports.data import ReportData, load_report_data
 from reports.pages import (
@@ -57,6 +56,15 @@ COMPARISON_NAV = ("comparison", "comparison.html", "Comparison")
 
 class ReportError(HarnessError):
     """The report cannot be written where asked (the run directories are fine)."""
+
+
+def report_version() -> str:
+    """The version of softmax-bench that writes the report (each run shows the version of the
+    harness that wrote it, run.json ``harness_version``)."""
+    try:
+        return metadata.version("softmax-bench")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
 
 
 PLOTLY_BUNDLE = "plotly-cartesian.min.js"  # in reports/vendor (see its README)
@@ -96,7 +104,7 @@ def _environment() -> jinja2.Environment:
                              trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
     env.filters.update(slug=slug, impl_path=impl_path, verdict_class=verdict_class,
                        t=text_content)
-    env.globals.update(verdict_text=VERDICT_TEXT, version=__version__)
+    env.globals.update(verdict_text=VERDICT_TEXT, version=report_version())
     return env
 
 

@@ -2,7 +2,7 @@
 
 Conventions (docs/reports.md): accuracy statistics use the *scored* records (``case_status ==
 "scored"``) that ran (not unsupported or unavailable); a record *fails* when its verdict is one
-of ``harness.scoring.FAILURE_VERDICTS`` (``convention_differs`` is not a failure). The best
+of ``harness.vocabulary.FAILURE_VERDICTS`` (``convention_differs`` is not a failure). The best
 implementation of a group has the fewest failures, then the smallest max ulp, then the smallest
 p99 ulp (then its name, so that ties resolve the same way every time).
 """
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness.scoring import ACCURACY_CLASSES, FAILURE_VERDICTS, VERDICT_RANK
+from harness.vocabulary import ACCURACY_CLASSES, VERDICT_RANK
 from reports.data import NOT_RUN
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
 
 GROUP = ["platform", "op", "pass", "dtype"]
 _CLASS_RANK = {c: i for i, c in enumerate(ACCURACY_CLASSES)}
-FAILURES = sorted(FAILURE_VERDICTS)
 
 
 def failing_mask(frame: pd.DataFrame) -> pd.Series:
@@ -79,7 +78,7 @@ def winners(board: pd.DataFrame) -> pd.DataFrame:
 
 
 def worst_verdict(verdicts: Iterable[Any]) -> str | None:
-    """The most severe verdict (scoring.VERDICTS order); None when none is ranked."""
+    """The most severe verdict (vocabulary.VERDICTS order); None when none is ranked."""
     ranked = [(VERDICT_RANK[v], v) for v in verdicts if isinstance(v, str) and v in VERDICT_RANK]
     return max(ranked)[1] if ranked else None
 

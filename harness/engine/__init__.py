@@ -1,1 +1,1 @@
-"""The parent side that runs tasks: the unit queue, worker handles, executors and the run lifecycle."""
+"""The parent side that runs tasks: unit queue, worker handles, executors, the run lifecycle."""

@@ -16,8 +16,8 @@ import sys
 import threading
 import weakref
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+
+from harness.messages import Catalog, Hello, Reply, Request, Stop, encode
 
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()  # every started worker, for kill_all
 _LIVE_LOCK = threading.Lock()
@@ -30,13 +30,6 @@ def kill_all() -> None:
         live = list(_LIVE)
     for worker in live:
         worker.kill()
-
-
-@dataclass
-class Reply:
-    status: str  # ok | error | unsupported | unavailable | crash | timeout
-    message: str = ""
-    data: dict[str, Any] | None = None
 
 
 class Worker:
@@ -56,13 +49,13 @@ class Worker:
         threading.Thread(target=self._pump_out, daemon=True).start()
         threading.Thread(target=self._pump_err, daemon=True).start()
         first = self._next(start_timeout)
-        if first.status != "ok" or first.data is None:
-            self.hello: dict[str, Any] = {"available": False, "implementations": [],
-                                          "errors": [], "settings": {},
-                                          "reason": f"worker failed to start: {first.message}"}
+        try:
+            if first.status != "ok":
+                raise ValueError(first.message)
+            self.hello = Hello.from_json(first.data)
+        except (ValueError, TypeError) as exc:
+            self.hello = Hello.failed(f"worker failed to start: {exc}")
             self.kill()
-        else:
-            self.hello = first.data
 
     def _pump_out(self) -> None:
         assert self.proc.stdout is not None
@@ -106,20 +99,19 @@ class Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def request(self, task: dict[str, Any], timeout: float) -> Reply:
+    def request(self, task: Request, timeout: float) -> Reply:
         if not self.alive:
             return Reply("crash", self._exit_description())
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps(task) + "\n")
+            self.proc.stdin.write(encode(task) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return Reply("crash", self._exit_description())
         reply = self._next(timeout)
-        if reply.status != "ok" or reply.data is None:
+        if reply.status != "ok":
             return reply
-        data = reply.data
-        return Reply(data.get("status", "error"), data.get("message", ""), data)
+        return Reply.from_json(reply.data)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -135,7 +127,7 @@ class Worker:
     def close(self) -> None:
         if self.alive and self.proc.stdin is not None:
             try:
-                self.proc.stdin.write(json.dumps({"type": "stop"}) + "\n")
+                self.proc.stdin.write(encode(Stop()) + "\n")
                 self.proc.stdin.flush()
                 self.proc.wait(timeout=10)
             except (BrokenPipeError, OSError, subprocess.TimeoutExpired):
@@ -143,12 +135,11 @@ class Worker:
         self.kill()
 
 
-def list_implementations(timeout: float = 120.0) -> dict[str, Any]:
+def list_implementations(timeout: float = 120.0) -> Catalog:
     """Every implementation's metadata and the plugin errors, from a separate process."""
     proc = subprocess.run([sys.executable, "-m", "harness.worker", "--list"],
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0 or not proc.stdout.strip():
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-        return {"implementations": [], "errors": [f"listing failed: {tail[0]}"]}
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+        return Catalog((), (f"listing failed: {tail[0]}",))
+    return Catalog.from_json(json.loads(proc.stdout.strip().splitlines()[-1]))

@@ -51,10 +51,10 @@ QUICK: dict[str, Any] = {
     ],
 }
 
-# The adversarial families (the "stability" column of cases.md §1), at their default sizes.
+# The adversarial families (the "stability" column of docs/cases.md §1), at their default sizes.
 STABILITY: dict[str, Any] = {
     "name": "stability",
-    "description": "The adversarial families (cases.md §1 'stability'): offsets, tails, "
+    "description": "The adversarial families (docs/cases.md §1 'stability'): offsets, tails, "
                    "overflow and underflow, infinities, NaN, masks, empty shapes, bad labels.",
     "cases": [
         {"family": "large_offset"},

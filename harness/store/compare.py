@@ -11,12 +11,13 @@ regression too. ``compare`` joins both tables (column ``kind``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness.scoring import ACCURACY_CLASSES, VERDICT_RANK
-from harness.store.run_directory import KEY_FIELDS
+from harness.store.schema import KEY_FIELDS
+from harness.vocabulary import ACCURACY_CLASSES, NOT_MEASURED, VERDICT_RANK
 
 __all__ = [
     "CHANGES",
@@ -28,9 +29,9 @@ __all__ = [
     "compare_accuracy",
     "compare_timing",
     "format_report",
-    "has_regressions",
     "is_timing",
     "min_p_value",
+    "regression_counts",
 ]
 
 # Absorbs refinements of the reference or of the metric in the last bits (0.30 -> 0.31 ulp),
@@ -42,8 +43,9 @@ DEFAULT_ALPHA = 0.002
 DEFAULT_MIN_FACTOR = 1.1
 CHANGES = ("regression", "improvement", "changed", "unchanged", "not_comparable",
            "only_in_base", "only_in_new")
-# Outcomes that say nothing about numerics: the framework or dtype was not there.
-_NOT_MEASURED = frozenset({"unsupported", "unavailable"})
+# Outcomes that say nothing about numerics: the framework or dtype was not there, or the task
+# was skipped.
+_NOT_MEASURED = NOT_MEASURED
 _CLASS_RANK = {c: i for i, c in enumerate(ACCURACY_CLASSES)}
 _COLUMNS = ("verdict", "accuracy_class", "max_ulp", "status", "message")
 
@@ -54,7 +56,7 @@ def _latest(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep].drop_duplicates(subset=list(KEY_FIELDS), keep="last")
 
 
-def _rank(table: dict[str, int], value: Any) -> int | None:
+def _rank(table: Mapping[str, int], value: Any) -> int | None:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return table.get(str(value))
@@ -116,7 +118,7 @@ def compare_accuracy(base: pd.DataFrame, new: pd.DataFrame, *,
 
     One row per key with ``verdict``/``accuracy_class``/``max_ulp`` of each side (suffixes
     ``_base``/``_new``), ``change`` (one of ``CHANGES``) and ``reason``. A regression is a worse
-    verdict (``scoring.VERDICTS`` order), a worse accuracy class, or ``max_ulp`` growing by more
+    verdict (``vocabulary.VERDICTS`` order), a worse accuracy class, or ``max_ulp`` growing by more
     than ``max(ulp_abs_tol, ulp_rel_tol * base)``. Regressions sort first.
     """
     joined = pd.merge(_latest(base), _latest(new), on=list(KEY_FIELDS), how="outer",
@@ -135,9 +137,15 @@ def compare_accuracy(base: pd.DataFrame, new: pd.DataFrame, *,
             .drop(columns="_order").reset_index(drop=True))
 
 
-def has_regressions(comparison: pd.DataFrame) -> bool:
-    """True when any row of a ``compare_accuracy`` table is a regression."""
-    return bool((comparison["change"] == "regression").any()) if len(comparison) else False
+def regression_counts(comparison: pd.DataFrame) -> dict[str, int]:
+    """How many rows of a comparison are regressions, per kind: ``{"accuracy": n, "timing": m}``
+    (a ``compare_accuracy`` table, without ``kind``, counts as accuracy). ``softmax-bench
+    compare`` fails on an accuracy regression always and on a timing one on request."""
+    if not len(comparison):
+        return {"accuracy": 0, "timing": 0}
+    regressed = comparison[(comparison["change"] == "regression").fillna(False)]
+    timing = int((regressed["kind"] == "timing").sum()) if "kind" in regressed else 0
+    return {"accuracy": len(regressed) - timing, "timing": timing}
 
 
 def format_report(comparison: pd.DataFrame, *, show_unchanged: bool = False) -> str:

@@ -23,10 +23,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
 from harness.vocabulary import FRAMEWORK_LIST
 
-__all__ = ["METADATA", "MetadataKey", "capture", "fingerprint", "format_value"]
+__all__ = ["METADATA", "MetadataKey", "capture", "fingerprint", "format_value",
+           "harness_version"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,15 @@ _CPU_FLAGS: tuple[str, ...] = ("fma", "f16c", "avx", "avx2", "avx512f", "avx512_
                                "avx512_fp16", "amx_bf16", "amx_tile", "asimd", "fphp", "sve")
 
 Runner = Callable[[list[str]], str]
+
+
+def harness_version() -> str:
+    """The installed softmax-bench's version (what ``harness.__version__`` says), read here so
+    that the store imports nothing of the harness but its errors and vocabulary."""
+    try:
+        return metadata.version("softmax-bench")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
 
 
 def _run(cmd: list[str]) -> str:
@@ -218,7 +227,7 @@ def capture(frameworks_settings: dict[str, Any] | None = None, *, run: Runner = 
         "framework_versions": _versions(),
         "numerics_env": {name: os.environ.get(name) for name in NUMERICS_ENV},
         "frameworks_settings": dict(frameworks_settings or {}),
-        "harness_version": __version__,
+        "harness_version": harness_version(),
     }
     env["machine_fingerprint"] = fingerprint(env)
     _check_types(env)

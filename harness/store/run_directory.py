@@ -24,7 +24,6 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness import __version__
 from harness.errors import StoreError
 from harness.store import environment
 from harness.store.schema import (
@@ -37,12 +36,13 @@ from harness.store.schema import (
     RUN_FILE,
     SCHEMA_VERSION,
     SUPPORTED_SCHEMA_VERSIONS,
-    upgrade_record,
+    upgrade_records,
     upgrade_run,
 )
 from harness.vocabulary import STATUSES
 
-__all__ = ["RunDirectory", "load"]
+__all__ = ["RunDirectory", "load", "read_run"]
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -113,7 +113,7 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
         raise
 
 
-def _read_run_json(path: Path) -> dict[str, Any]:
+def _read_run_json(path: Path, *, upgrade: bool = True) -> dict[str, Any]:
     file = path / RUN_FILE
     try:
         text = file.read_text(encoding="utf-8")
@@ -132,10 +132,16 @@ def _read_run_json(path: Path) -> dict[str, Any]:
     version = run.get("schema_version")
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise StoreError(f"{file} has schema version {version!r}, but this softmax-bench "
-                         f"({__version__}) reads versions "
-                         f"{', '.join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))}; use the softmax-bench "
-                         "version that wrote it, or re-run the suite")
-    return upgrade_run(run)
+                         f"({environment.harness_version()}) reads versions "
+                         f"{', '.join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))}; use the "
+                         "softmax-bench version that wrote it, or re-run the suite")
+    return upgrade_run(run) if upgrade else run
+
+
+def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run directory's run.json, upgraded to this schema version (``upgrade_run``); raises
+    ``StoreError`` when it is missing, damaged or of an unknown version."""
+    return _read_run_json(Path(path))
 
 
 def _parse_lines(file: Path, text: str) -> tuple[list[dict[str, Any]], int]:
@@ -214,7 +220,7 @@ class RunDirectory:
             "suite": meta.pop("suite", None),
             "started_at": _now(),
             "ended_at": None,
-            "harness_version": __version__,
+            "harness_version": environment.harness_version(),
             "git_commit": _git_commit(),
             "environment": dict(env) if env is not None else environment.capture(settings),
             "meta": meta,
@@ -232,7 +238,9 @@ class RunDirectory:
     def open_for_resume(cls, path: str | os.PathLike[str]) -> RunDirectory:
         """Reopen an interrupted run; a torn last line of results.jsonl is cut off cleanly."""
         directory = Path(path)
-        run = _read_run_json(directory)
+        # as on disk: run.json is rewritten below, and an upgrade is never written back
+        run = _read_run_json(directory, upgrade=False)
+        run["schema_version_read"] = run["schema_version"]
         results = directory / RESULTS_FILE
         try:
             raw = results.read_bytes() if results.exists() else b""
@@ -387,8 +395,8 @@ def load(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
         extra = {"run_id": run.get("run_id"),
                  "machine_fingerprint": env.get("machine_fingerprint")}
         version = run["schema_version_read"]
-        rows.extend({**upgrade_record(record, version), **extra}
-                    for record in _read_records(directory))
+        rows.extend({**record, **extra}
+                    for record in upgrade_records(_read_records(directory), version))
     frame = pd.DataFrame(rows, columns=None if rows else [*(f.name for f in FIELDS),
                                                           *RUN_COLUMNS])
     return _typed(frame)

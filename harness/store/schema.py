@@ -1,18 +1,45 @@
 """The results store's schema: record fields, run.json's schema version and its upgrade path.
 
-Version 2 (this one) spells the case status ``error_expected`` (version 1 wrote
-``error-expected``) and knows the status ``skipped``. A run directory written by an earlier
-version still loads: ``upgrade_run`` and ``upgrade_record`` bring what is read up to this version
-in memory; nothing on disk is rewritten.
+Version 2 (this one), against version 1:
+
+- the case status is spelled ``error_expected`` (version 1 wrote ``error-expected``), and the
+  record status ``skipped`` exists;
+- run.json ``meta.families`` maps every case family of the run to what the run knew of it:
+  ``{family: {"adversarial": bool}}`` (adversarial: the family stresses stability, the built-in
+  ``stability`` suite's kind of case; reports show those families as the stability matrix).
+  A family absent from the mapping is not adversarial. ``adversarial_families(run)`` reads it;
+- every ok timing record carries ``device_copy_gbps``, the fastest copy measured on that device
+  in the run (by any framework), ``roofline_fraction`` = ``gbps / device_copy_gbps`` (so that
+  shares compare across frameworks) and ``framework_roofline_fraction`` = ``gbps / copy_gbps``
+  (the share of the record's own framework's copy); run.json ``end.device_copy_gbps`` =
+  ``{device: GB/s}``. Version 1 wrote ``roofline_fraction`` as the share of the framework's own
+  copy.
+
+A run directory written by an earlier version still loads: ``upgrade_run``, ``upgrade_record``
+and ``upgrade_records`` bring what is read up to this version in memory; nothing on disk is
+rewritten. The upgrade of a version-1 run:
+
+- ``meta.families`` becomes ``{f: {"adversarial": True} for f in STABILITY_FAMILIES_V1}``: the
+  families of the built-in ``stability`` suite as of version 1 (a version-1 run did not record
+  them; any other family it holds is not adversarial). This applies to any run.json without
+  ``meta.families`` (also a version-2 run written before the engine recorded it);
+- per device, the fastest ``copy_gbps`` among the run's ok timing records becomes each such
+  record's ``device_copy_gbps``; the stored ``roofline_fraction`` moves to
+  ``framework_roofline_fraction`` and ``roofline_fraction`` becomes ``gbps / device_copy_gbps``
+  (``upgrade_records``, which sees the whole run). This roofline upgrade applies to every
+  record that lacks the key ``device_copy_gbps``: all of a version-1 run's, and those of a
+  version-2 run written before the engine stored it. ``end.device_copy_gbps`` stays absent
+  (``upgrade_run`` does not see the records); the records carry the same numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.vocabulary import ERROR_EXPECTED, STATUSES
+from harness.vocabulary import ERROR_EXPECTED, OK, STATUSES, THROUGHPUT_FAMILY
 
 SCHEMA_VERSION = 2
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1, SCHEMA_VERSION})
@@ -39,7 +66,7 @@ FIELDS: tuple[Field, ...] = (
     Field("device", "str", "cpu or cuda"),
     Field("dtype", "str", "float16, bfloat16, float32 or float64 (the case's dtype)"),
     Field("case", "str", "case id, family[key=value,...]"),
-    Field("case_family", "str", "case family (cases.md)"),
+    Field("case_family", "str", "case family (docs/cases.md)"),
     Field("case_status", "str", "scored, convention or error_expected"),
     Field("shape", "json", "input shape, a list of ints"),
     Field("status", "str", ", ".join(STATUSES)),
@@ -75,7 +102,8 @@ FIELDS: tuple[Field, ...] = (
     Field("iqr_s", "float", "interquartile range of the time per call"),
     Field("rounds", "int", "timed rounds"),
     Field("gbps", "float", "bytes_moved / median_s / 1e9"),
-    Field("roofline_fraction", "float", "gbps / copy_gbps: share of the measured copy roofline"),
+    Field("roofline_fraction", "float", "gbps / device_copy_gbps: share of the device's copy "
+          "roofline"),
     Field("peak_bytes", "int", "peak memory of one call above what was in use before it "
           "(null: see peak_bytes_method)"),
     Field("min_s", "float", "fastest round, per call"),
@@ -87,6 +115,10 @@ FIELDS: tuple[Field, ...] = (
           "docs/throughput.md)"),
     Field("copy_gbps", "float", "the copy roofline: GB/s of a plain copy measured on the same "
           "device in the same run (read + write)"),
+    Field("device_copy_gbps", "float", "the device's copy roofline: the fastest copy_gbps of "
+          "any framework on the same device in the same run"),
+    Field("framework_roofline_fraction", "float", "gbps / copy_gbps: share of the framework's "
+          "own copy"),
     Field("peak_bytes_method", "str", "how peak_bytes was measured, or why it is null"),
     Field("first_call_s", "float", "the first call alone, compilation/tracing included"),
     Field("threads", "int", "intra-op threads the framework computed with"),
@@ -98,7 +130,8 @@ FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 KEY_FIELDS: tuple[str, ...] = ("implementation", "op", "pass", "case", "dtype", "device")
 TIMING_FIELDS: tuple[str, ...] = ("median_s", "iqr_s", "rounds", "gbps", "roofline_fraction",
                                   "peak_bytes", "min_s", "mean_s", "stddev_s", "iterations",
-                                  "samples_s", "bytes_moved", "copy_gbps", "peak_bytes_method",
+                                  "samples_s", "bytes_moved", "copy_gbps", "device_copy_gbps",
+                                  "framework_roofline_fraction", "peak_bytes_method",
                                   "first_call_s", "threads", "timer")
 # Columns `load` adds from run.json to every row, so that several runs merge.
 RUN_COLUMNS: tuple[str, ...] = ("run_id", "machine_fingerprint")
@@ -106,10 +139,39 @@ PANDAS_DTYPES = {"str": "string", "float": "float64", "int": "Int64", "bool": "b
                   "json": "object"}
 
 
-def upgrade_run(run: dict[str, Any]) -> dict[str, Any]:
+# Upgrade data, frozen: the case families of the built-in `stability` suite as of schema
+# version 1 (harness/planning/suite_data.py STABILITY, in its order). Version-1 runs did not
+# record which families are adversarial; this is what the report then took from the suite code.
+# Never edit it to follow the suite: runs from version 2 on record their own families.
+STABILITY_FAMILIES_V1: tuple[str, ...] = (
+    "large_offset", "catastrophic_condition", "dominant_logit", "vjp_dominant_gap",
+    "overflow_edge", "row_near_max", "underflow_tail", "all_neg_inf", "partial_neg_inf",
+    "soft_label_neg_inf_zero_label", "neg_inf_at_target", "pos_inf", "nan_in_row",
+    "masked_large_values", "empty_axis", "empty_batch", "labels_out_of_range", "all_ignored",
+)
+
+
+def upgrade_run(run: Mapping[str, Any]) -> dict[str, Any]:
     """run.json as this version reads it; ``schema_version_read`` keeps the version on disk."""
     read = int(run["schema_version"])
-    return {**run, "schema_version": SCHEMA_VERSION, "schema_version_read": read}
+    out = {**run, "schema_version": SCHEMA_VERSION, "schema_version_read": read}
+    found = out.get("meta")
+    meta: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    if "families" not in meta:
+        out["meta"] = {**meta,
+                       "families": {f: {"adversarial": True} for f in STABILITY_FAMILIES_V1}}
+    return out
+
+
+def adversarial_families(run: Mapping[str, Any]) -> tuple[str, ...]:
+    """The adversarial case families of a run (run.json ``meta.families`` as ``upgrade_run``
+    leaves it), in the order the run lists them."""
+    meta = run.get("meta")
+    families = meta.get("families") if isinstance(meta, Mapping) else None
+    if not isinstance(families, Mapping):
+        return ()
+    return tuple(str(name) for name, info in families.items()
+                 if isinstance(info, Mapping) and info.get("adversarial") is True)
 
 
 def upgrade_record(record: Mapping[str, Any], version: int) -> dict[str, Any]:
@@ -117,4 +179,44 @@ def upgrade_record(record: Mapping[str, Any], version: int) -> dict[str, Any]:
     out = dict(record)
     if version < 2 and out.get("case_status") == "error-expected":
         out["case_status"] = ERROR_EXPECTED
+    return out
+
+
+def _positive(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) and v > 0 else None
+
+
+def _is_ok_timing(record: Mapping[str, Any]) -> bool:
+    return record.get("status") == OK and record.get("case_family") == THROUGHPUT_FAMILY
+
+
+def device_copy_gbps(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Per device, the fastest ``copy_gbps`` among the ok timing records of one run (GB/s)."""
+    best: dict[str, float] = {}
+    for record in records:
+        copy = _positive(record.get("copy_gbps"))
+        if copy is not None and _is_ok_timing(record):
+            device = str(record.get("device"))
+            best[device] = max(best.get(device, 0.0), copy)
+    return dict(sorted(best.items()))
+
+
+def upgrade_records(records: Sequence[Mapping[str, Any]], version: int) -> list[dict[str, Any]]:
+    """All records of one run written with schema ``version``, in this version's words:
+    ``upgrade_record`` of each, then the run-level part, the device's copy roofline, for the
+    records that lack ``device_copy_gbps`` (see the module docstring)."""
+    out = [upgrade_record(record, version) for record in records]
+    stale = [r for r in out if "device_copy_gbps" not in r]
+    if not stale:
+        return out
+    best = device_copy_gbps(out)
+    for record in stale:
+        copy = best.get(str(record.get("device"))) if _is_ok_timing(record) else None
+        gbps = _positive(record.get("gbps"))
+        record["framework_roofline_fraction"] = record.get("roofline_fraction")
+        record["device_copy_gbps"] = copy
+        record["roofline_fraction"] = gbps / copy if gbps is not None and copy else None
     return out

@@ -1,4 +1,4 @@
-"""``python -m harness.worker FRAMEWORK DEVICE | --list``: the worker process (harness.worker.loop)."""
+"""``python -m harness.worker FRAMEWORK DEVICE | --list``: the worker process (see loop.py)."""
 
 from harness.worker.loop import main
 

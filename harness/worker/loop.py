@@ -1,10 +1,11 @@
 """The worker process: runs implementations of one framework on one device.
 
-``python -m harness.worker FRAMEWORK DEVICE`` speaks JSON lines: it first writes a ``hello``
-message (availability, implementations, numerics settings), then answers one ``task`` per line
-read from stdin. Arrays travel as ``.npz`` files (never pickle) whose paths the task names.
-A task with ``"mode": "time"`` is a throughput measurement instead (``harness.worker.timing``): the
-worker generates its inputs from the task's seed and shape, and replies with the timing fields.
+``python -m harness.worker FRAMEWORK DEVICE`` speaks the JSON lines of ``harness.messages``: it
+first writes a ``Hello`` (availability, implementations, numerics settings), then answers each
+request read from stdin with a ``Reply``. An ``AccuracyTask``'s arrays travel as ``.npz`` files
+(never pickle) whose paths it names; a ``TimingTask`` is a throughput measurement
+(``harness.worker.timing``): the worker generates its inputs from the task's seed and shape, and
+replies with the timing fields; a ``RooflineTask`` measures the copy roofline.
 The worker's own stdout is moved to stderr at start so that framework chatter can never
 corrupt the protocol stream. The parent never imports a framework: everything that does runs
 here, and a crash, hang or CUDA error takes down only this process.
@@ -24,16 +25,33 @@ from typing import Any, TextIO
 import numpy as np
 
 from harness import arrays_io, registry
+from harness.messages import (
+    AccuracyTask,
+    Catalog,
+    Hello,
+    ImplInfo,
+    Reply,
+    Request,
+    RooflineTask,
+    Stop,
+    TimingTask,
+    decode_request,
+    encode,
+)
 from harness.ops import OPS
 from harness.vocabulary import BACKWARD, FRAMEWORKS
 
 
+def info(impl: registry.Implementation) -> ImplInfo:
+    """What the parent knows of an implementation: everything but the function."""
+    return ImplInfo(impl.name, impl.op, impl.framework, tuple(impl.dtypes), tuple(impl.devices),
+                    impl.description, tuple(sorted(impl.options)), impl.differentiable,
+                    impl.source)
+
+
 def describe(impl: registry.Implementation) -> dict[str, Any]:
     """JSON metadata of an implementation (everything but the function)."""
-    return {"name": impl.name, "op": impl.op, "framework": impl.framework,
-            "dtypes": list(impl.dtypes), "devices": list(impl.devices),
-            "description": impl.description, "options": sorted(impl.options),
-            "differentiable": impl.differentiable, "source": impl.source}
+    return info(impl).to_json()
 
 
 def all_implementations() -> tuple[list[registry.Implementation], list[str]]:
@@ -60,36 +78,55 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
 
 
-def run_task(adapter: Any, impl: registry.Implementation, task: dict[str, Any]) -> dict[str, Any]:
+def run_task(adapter: Any, impl: registry.Implementation, task: AccuracyTask) -> Reply:
     """Run one (implementation, pass, case) and write its output array."""
     spec = OPS[impl.op]
-    arrays = arrays_io.load(task["inputs_path"])
-    device, dtype = task["device"], task["dtype"]
+    arrays = arrays_io.load(task.inputs_path)
+    device, dtype = task.device, task.dtype
     inputs = []
     for name in spec.inputs:
         arr = arrays[name]
         # labels and probabilities share the logits' dtype; class indices stay integers
         inputs.append(adapter.to_framework(arr, dtype if arr.dtype.kind == "f" else
                                            str(arr.dtype), device))
-    options = task.get("options") or {}
-    if "weight" in options and options["weight"] is not None:
-        options = {**options, "weight": adapter.to_framework(
-            np.asarray(options["weight"], dtype=np.float64), dtype, device)}
-    if task["pass"] == BACKWARD:
-        cot = arrays.get("cotangent")
-        out = adapter.backward(impl, inputs, options, cot)
+    options = dict(task.options or {})
+    if options.get("weight") is not None:
+        options["weight"] = adapter.to_framework(
+            np.asarray(options["weight"], dtype=np.float64), dtype, device)
+    if task.pass_ == BACKWARD:
+        out = adapter.backward(impl, inputs, options, arrays.get("cotangent"))
     else:
         out = adapter.to_numpy(adapter.forward(impl, inputs, options))
     out = np.asarray(out)
-    arrays_io.save(task["out_path"], {"out": out})
-    return {"status": "ok", "shape": list(out.shape), "out_dtype": str(out.dtype)}
+    arrays_io.save(task.out_path, {"out": out})
+    return Reply("ok", data={"shape": list(out.shape), "out_dtype": str(out.dtype)})
+
+
+def _answer(adapter: Any, impls: dict[str, registry.Implementation], request: Request,
+            reason: str) -> Reply:
+    if isinstance(request, RooflineTask):
+        from harness.worker import timing
+
+        options = timing.TimingOptions.from_mapping(request.timing)
+        return Reply("ok", data={"roofline": timing.measure_copy(adapter, request.device,
+                                                                 options)})
+    assert isinstance(request, (AccuracyTask, TimingTask))
+    impl = impls.get(request.impl)
+    if impl is None:
+        return Reply("unavailable", reason or f"unknown implementation {request.impl}")
+    if isinstance(request, TimingTask):  # throughput timing (harness.worker.timing)
+        from harness.worker import timing
+
+        return timing.run_task(adapter, impl, request)
+    return run_task(adapter, impl, request)
 
 
 def serve(framework: str, device: str, proto: TextIO) -> int:
     from harness.worker.adapters import get_adapter
+    from harness.worker.adapters.base import NotDifferentiable
 
-    def send(msg: dict[str, Any]) -> None:
-        proto.write(json.dumps(msg) + "\n")
+    def send(line: str) -> None:
+        proto.write(line + "\n")
         proto.flush()
 
     try:
@@ -112,34 +149,23 @@ def serve(framework: str, device: str, proto: TextIO) -> int:
             settings = {"error": _one_line(exc)}
         if device not in adapter.devices():
             available, reason = False, f"device {device!r} not present for {framework}"
-    send({"type": "hello", "available": available, "reason": reason,
-          "implementations": [describe(i) for i in impls.values()], "errors": errors,
-          "settings": settings, "pid": os.getpid()})
+    send(encode(Hello(available, reason, tuple(info(i) for i in impls.values()),
+                      tuple(errors), settings, os.getpid())))
     for line in sys.stdin:
-        task = json.loads(line)
-        if task.get("type") == "stop":
+        request = decode_request(line)
+        if isinstance(request, Stop):
             break
-        reply: dict[str, Any] = {"type": "result", "id": task["id"]}
-        impl = impls.get(task["impl"])
-        if impl is None or not available:
-            reply.update(status="unavailable", message=reason or f"unknown {task['impl']}")
+        if not available:
+            reply = Reply("unavailable", reason)
         else:
             try:
-                if task.get("mode") == "time":  # throughput timing (harness.worker.timing)
-                    from harness.worker import timing
-
-                    reply.update(timing.run_task(adapter, impl, task))
-                else:
-                    reply.update(run_task(adapter, impl, task))
+                reply = _answer(adapter, impls, request, reason)
+            except NotDifferentiable as exc:
+                reply = Reply("unsupported", _one_line(exc))
             except Exception as exc:
-                from harness.worker.adapters.base import NotDifferentiable
-
-                if isinstance(exc, NotDifferentiable):
-                    reply.update(status="unsupported", message=_one_line(exc))
-                else:
-                    reply.update(status="error", message=_one_line(exc))
-                    print(traceback.format_exc(), file=sys.stderr)
-        send(reply)
+                reply = Reply("error", _one_line(exc))
+                print(traceback.format_exc(), file=sys.stderr)
+        send(json.dumps(reply.to_json()))
     return 0
 
 
@@ -151,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     if args == ["--list"]:
         impls, errors = all_implementations()
-        proto.write(json.dumps({"implementations": [describe(i) for i in impls],
-                                "errors": errors}) + "\n")
+        catalog = Catalog(tuple(info(i) for i in impls), tuple(errors))
+        proto.write(json.dumps(catalog.to_json()) + "\n")
         proto.flush()
         return 0
     if len(args) != 2:

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.messages import Reply, TimingTask
 from harness.ops import BACKWARD, FORWARD, OPS
 from harness.registry import Implementation
 
@@ -75,7 +76,7 @@ class TimingOptions:
     """The measuring budget of one task (pytest-benchmark's options, plus a warm-up time).
 
     ``min_time``: calls per round are calibrated until a round lasts at least this long
-    (pytest-benchmark's ``--benchmark-min-time``; measuring.md asks >= 10 ms on the CPU).
+    (pytest-benchmark's ``--benchmark-min-time``; docs/measuring.md asks >= 10 ms on the CPU).
     ``max_time``: rounds are added until they total this long (``--benchmark-max-time``), but
     never fewer than ``min_rounds``. ``warmup_time``: warm-up calls after the first call, in
     seconds (turned into pytest-benchmark's ``warmup_iterations``). ``copy_bytes``: the size of
@@ -491,7 +492,8 @@ def summarize(prepared: Prepared, m: Measurement, *, first_call_s: float, out_dt
         "median_s": m.median_s, "iqr_s": m.iqr_s, "rounds": m.rounds, "min_s": m.min_s,
         "mean_s": m.mean_s, "stddev_s": m.stddev_s, "iterations": m.iterations,
         "samples_s": m.samples_s, "bytes_moved": moved, "gbps": gbps, "copy_gbps": copy_gbps,
-        "roofline_fraction": fraction, "peak_bytes": peak[0], "peak_bytes_method": peak[1],
+        "roofline_fraction": fraction, "framework_roofline_fraction": fraction,
+        "peak_bytes": peak[0], "peak_bytes_method": peak[1],
         "first_call_s": first_call_s, "threads": prepared.threads, "timer": prepared.timer,
         "output_dtype": out_dtype, "message": "; ".join(notes),
     }
@@ -521,17 +523,20 @@ def probe(prepared: Prepared) -> float:
     return prepared.clock() - start
 
 
-def run_task(adapter: Any, impl: Implementation, task: Mapping[str, Any],
-             cache: InputCache | None = None) -> dict[str, Any]:
+def run_task(adapter: Any, impl: Implementation, task: TimingTask,
+             cache: InputCache | None = None) -> Reply:
     """One timing task in the worker: the reply's ``record`` fields, and the roofline."""
     started = time.perf_counter()
     cache = cache if cache is not None else _CACHE
-    options = TimingOptions.from_mapping(task.get("timing"))
-    shape = tuple(int(v) for v in task["shape"])
-    seed = int(task["seed"])
-    if task.get("op", impl.op) != impl.op:
-        raise ValueError(f"task op {task.get('op')!r} is not {impl.name}'s op {impl.op!r}")
-    prepared = prepare(adapter, impl, task["pass"], shape, task["dtype"], task["device"], seed,
+    options = TimingOptions.from_mapping(task.timing)
+    shape = tuple(int(v) for v in task.shape)
+    seed = int(task.seed)
+    if task.op != impl.op:
+        raise ValueError(f"task op {task.op!r} is not {impl.name}'s op {impl.op!r}")
+    if task.copy:  # measured by this run's first stage: the same number everywhere
+        _ROOFLINES.setdefault((adapter.framework, task.device, options.copy_bytes),
+                              dict(task.copy))
+    prepared = prepare(adapter, impl, task.pass_, shape, task.dtype, task.device, seed,
                        cache)
     first_s, out = first_call(prepared)
     out_dtype = check_output(adapter, prepared, out)
@@ -555,11 +560,10 @@ def run_task(adapter: Any, impl: Implementation, task: Mapping[str, Any],
         prepared.notes.append(f"no copy roofline: {type(exc).__name__}: {exc}")
     record = summarize(prepared, m, first_call_s=first_s, out_dtype=out_dtype,
                        forward_out_dtype=forward_out, peak=peak, copy=copy)
-    reply: dict[str, Any] = {"status": "ok", "record": record, "roofline": copy,
-                             "malloc": pin_malloc()}
-    if task.get("fidelity"):
-        reply["fidelity"] = fidelity_check(prepared, options)
-    return reply
+    data: dict[str, Any] = {"record": record, "roofline": copy, "malloc": pin_malloc()}
+    if task.fidelity:
+        data["fidelity"] = fidelity_check(prepared, options)
+    return Reply("ok", data=data)
 
 
 _CACHE = InputCache()

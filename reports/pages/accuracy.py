@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness.scoring import VERDICTS
+from harness.vocabulary import VERDICTS
 from reports import charts, fmt
 from reports.data import ReportData
 from reports.pages import Page

@@ -11,9 +11,14 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness.ops import OPS, PASSES
-from harness.planning.cases import DTYPE_NAMES
-from harness.scoring import VERDICT_RANK
+from harness.vocabulary import (
+    DTYPE_NAMES,
+    NOT_RUN_TEXT,
+    OP_NAMES,
+    PASSES,
+    VERDICT_LIST,
+    VERDICT_RANK,
+)
 from reports import fmt
 from reports.summaries import verdict_class
 from reports.tables import Cell
@@ -30,24 +35,9 @@ __all__ = [
     "verdict_cell",
 ]
 
-# What each verdict means, one line each (docs/scoring.md §2; the runner's outcomes last).
-VERDICT_TEXT: dict[str, str] = {
-    "pass": "within the error limit; special values right",
-    "convention_differs": "follows another documented convention on special rows (not a "
-                          "failure)",
-    "flushes_subnormals": "returns 0 where the answer is a subnormal number",
-    "inaccurate": "some element is beyond its ULP limit, or a small result lost to 0",
-    "silently_finite": "returns a number for a row that has no answer (bad label)",
-    "inf_where_finite": "an infinity where the answer is finite, or a wrong infinity",
-    "finite_where_nan": "a value where the answer is NaN",
-    "nan_where_finite": "NaN where the answer is a number",
-    "wrong_shape": "the output has the wrong shape",
-    "error": "raised an exception on an input that has an answer",
-    "timeout": "did not finish within the time limit",
-    "crash": "the worker process died",
-    "unsupported": "not run: the implementation does not take this dtype or pass",
-    "unavailable": "not run: the framework or device is not there",
-}
+# What each verdict means, one line each (the vocabulary's words, mildest first, then the
+# outcomes of tasks that did not run).
+VERDICT_TEXT: dict[str, str] = {**{v.name: v.text for v in VERDICT_LIST}, **NOT_RUN_TEXT}
 
 
 def dtype_key(dtype: Any) -> tuple[int, str]:
@@ -56,8 +46,7 @@ def dtype_key(dtype: Any) -> tuple[int, str]:
 
 
 def op_key(op: Any) -> tuple[int, str]:
-    names = list(OPS)
-    return (names.index(str(op)) if str(op) in names else len(names), str(op))
+    return (OP_NAMES.index(str(op)) if str(op) in OP_NAMES else len(OP_NAMES), str(op))
 
 
 def pass_key(pass_: Any) -> int:
@@ -86,7 +75,7 @@ def num_cell(value: Any, text: str | None = None, cls: str = "") -> Cell:
 
 
 def verdict_cell(verdict: Any, title: str | None = None) -> Cell:
-    """A verdict badge that sorts by severity (scoring.VERDICTS order; not run first)."""
+    """A verdict badge that sorts by severity (vocabulary.VERDICTS order; not run first)."""
     v = None if fmt.is_missing(verdict) else str(verdict)
     return Cell(v or "–", float(VERDICT_RANK.get(v or "", -1)), cls=f"verdict {verdict_class(v)}",
                 title=title if title is not None else VERDICT_TEXT.get(v or ""))

@@ -1,9 +1,9 @@
 """Comparison with a baseline: ``harness.store.compare.compare``'s table, regressions first.
 
 The comparison itself (what counts as a regression, the Mann-Whitney test on timings) belongs to
-``harness.store.compare``; this page only shows its table: verdict, accuracy class, max ulp and median
-time as "base → new", the ratios and the p-value, and the reason. Unchanged and not comparable
-rows are counted, not listed.
+``harness.store.compare``; this page only shows its table: verdict, accuracy class, max ulp and
+median time as "base → new", the ratios and the p-value, and the reason. Unchanged and not
+comparable rows are counted, not listed.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness.scoring import VERDICTS
+from harness.vocabulary import VERDICTS
 from reports import charts, fmt
-from reports.data import ADVERSARIAL_FAMILIES, ImplInfo, ReportData
+from reports.data import ImplInfo, ReportData
 from reports.pages import Page
 from reports.pages.common import (
     dtype_key,
@@ -178,7 +178,7 @@ def _problems(data: ReportData, acc: pd.DataFrame) -> tuple[dict[str, Table],
                         "holds them all)")
         tables[name] = Table("problems", PROBLEM_COLUMNS, cells, caption=caption)
     # the adversarial families' worst records, with their commands, are on the stability page
-    ordinary = acc[~acc["case_family"].isin(ADVERSARIAL_FAMILIES).to_numpy()]
+    ordinary = acc[~acc["case_family"].isin(data.adversarial_families).to_numpy()]
     worst = worst_records(ordinary, ["implementation", "case_family", "platform"])
     worst = worst.sort_values(["implementation", "rank", "case_family", "platform"],
                               ascending=[True, False, True, True], kind="stable")

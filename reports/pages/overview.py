@@ -9,7 +9,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from harness.store import environment
 from harness.vocabulary import STATUSES
 from reports import fmt
-from reports.data import ADVERSARIAL_FAMILIES, THROUGHPUT_FAMILY, ReportData, RunInfo
+from reports.data import THROUGHPUT_FAMILY, ReportData, RunInfo
 from reports.pages import Page
 from reports.pages.accuracy import winners_grids
 from reports.pages.common import dtype_key, impl_cell, op_key
@@ -103,7 +103,7 @@ SUITE_COLUMNS = (Column("case family"), Column("kind"), Column("cases", numeric=
 
 def _suite_table(data: ReportData) -> Table:
     rows = []
-    adversarial = set(ADVERSARIAL_FAMILIES)
+    adversarial = set(data.adversarial_families)
     for family, g in data.records.groupby("case_family", sort=True):
         kind = ("timing" if family == THROUGHPUT_FAMILY else
                 "adversarial" if family in adversarial else "accuracy")
@@ -154,7 +154,7 @@ def _coverage(data: ReportData) -> tuple[Table, Table]:
 
 def build(data: ReportData) -> Page:
     board = leaderboard(data.accuracy)
-    families = [f for f in ADVERSARIAL_FAMILIES
+    families = [f for f in data.adversarial_families
                 if f in set(data.accuracy["case_family"].astype(str))]
     coverage, reasons = _coverage(data)
     plugin_errors = sorted({(run.machine, str(e)) for run in data.runs
@@ -162,7 +162,7 @@ def build(data: ReportData) -> Page:
     context = {
         "accuracy_grids": winners_grids(data, board),
         "fastest_grids": fastest_grids(data),
-        "specials": failing_specials(stability_cells(data.accuracy, families)),
+        "specials": failing_specials(stability_cells(data.accuracy, families), families),
         "ce_summary": summary_table("ce-summary", pairs(data, board)),
         "runs_table": _runs_table(data),
         "environments": [_environment(run) for run in data.runs],

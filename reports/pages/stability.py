@@ -7,12 +7,13 @@ pass: expected against got, and the one-line command that reproduces it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.scoring import VERDICT_RANK
+from harness.vocabulary import VERDICT_RANK
 from reports import fmt
-from reports.data import ADVERSARIAL_FAMILIES, ReportData
+from reports.data import ReportData
 from reports.pages import Page
 from reports.pages.common import VERDICT_TEXT, impl_path, op_key
 from reports.repro import reproduce_command
@@ -58,23 +59,23 @@ def details_of(data: ReportData, records: Any) -> list[Detail]:
     return out
 
 
-def failing_specials(cells: dict[tuple[str, str], StabilityCell]
+def failing_specials(cells: dict[tuple[str, str], StabilityCell], families: Sequence[str]
                      ) -> list[tuple[str, str, list[str]]]:
     """(family, verdict, implementations) for every failing verdict: who fails which special
-    case, and how. Ordered by family, then severity."""
+    case, and how. Ordered by family (in ``families``' order), then severity."""
     found: dict[tuple[str, str], list[str]] = {}
     for cell in cells.values():
         if cell.failing and cell.verdict and verdict_class(cell.verdict) not in ("v-ok",
                                                                                 "v-note"):
             found.setdefault((cell.family, cell.verdict), []).append(cell.implementation)
-    order = {f: i for i, f in enumerate(ADVERSARIAL_FAMILIES)}
+    order = {f: i for i, f in enumerate(families)}
     return [(fam, verdict, sorted(impls)) for (fam, verdict), impls in
             sorted(found.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][0],
                                                   -VERDICT_RANK.get(kv[0][1], 0)))]
 
 
 def build(data: ReportData) -> Page:
-    families = [f for f in ADVERSARIAL_FAMILIES
+    families = [f for f in data.adversarial_families
                 if f in set(data.accuracy["case_family"].astype(str))]
     cells = stability_cells(data.accuracy, families)
     impls = sorted({impl for impl, _ in cells},
@@ -96,5 +97,5 @@ def build(data: ReportData) -> Page:
                      "cells": row_cells})
     legend = [(v, verdict_class(v), text) for v, text in VERDICT_TEXT.items()]
     context = {"families": families, "rows": rows, "legend": legend,
-               "specials": failing_specials(cells)}
+               "specials": failing_specials(cells, families)}
     return Page("stability.html", "stability.html.j2", "Stability", "stability", context)

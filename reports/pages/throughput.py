@@ -77,7 +77,7 @@ def timing_series(group: pd.DataFrame, by: list[str]) -> list[charts.Series]:
     roof_keys = [k for k in ("platform", "dtype") if group[k].nunique() > 1]
     groups = group.groupby(roof_keys, sort=True) if roof_keys else [((), group)]
     for key, g in groups:
-        roof = g.groupby("elements")["copy_gbps"].median().dropna()
+        roof = g.groupby("elements")["device_copy_gbps"].median().dropna()
         if not len(roof):
             continue
         label = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))

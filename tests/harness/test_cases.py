@@ -1,4 +1,4 @@
-"""harness.planning.cases: deterministic, exactly rounded case inputs, per op, for every CPU family."""
+"""harness.planning.cases: deterministic, exactly rounded case inputs, per op, every CPU family."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from harness.ops import BACKWARD, FORWARD, OPS
 from harness.planning import cases as C
 from harness.planning.suites import Suite, SuiteEntry, get_suite
 
-# The family index of cases.md §1: family -> suites column.
+# The family index of docs/cases.md §1: family -> suites column.
 CASES_MD_FAMILIES: dict[str, set[str]] = {
     "smoke_small": {"quick"},
     "uniform_row": {"quick", "full"},
@@ -434,3 +434,57 @@ def test_quick_suite_shares_few_shapes() -> None:
     worst = max(shapes.items(), key=lambda kv: len(kv[1]))
     assert len(worst[1]) <= QUICK_MAX_SHAPES_PER_OP_AND_DTYPE, worst
     assert sum(len(v) for v in shapes.values()) <= 150
+
+
+# --------------------------------------------------------------------------------------------
+# Expectations: each family declares what it expects beyond accuracy
+# --------------------------------------------------------------------------------------------
+
+
+def test_adversarial_families_are_the_stability_suites() -> None:
+    adversarial = {name for name, family in C.FAMILIES.items() if family.adversarial}
+    assert adversarial == families_of("stability")
+
+
+def test_families_with_convention_or_error_cases_declare_their_special_rows() -> None:
+    """Wherever a case is judged by convention, its family says which rows are special."""
+    from harness.planning.cases.expectations import no_rows
+
+    judged = {c.family for c in C.generate(get_suite("full"))
+              if {c.status_for(FORWARD), c.status_for(BACKWARD)} - {"scored"}}
+    assert judged
+    for name in judged:
+        assert C.FAMILIES[name].expects.special_rows is not no_rows, name
+
+
+def test_declared_alternatives_are_for_the_familys_ops_and_passes() -> None:
+    for name, family in C.FAMILIES.items():
+        for (op, pass_), alternatives in family.expects.alternatives.items():
+            assert op in OPS and pass_ in (FORWARD, BACKWARD), (name, op, pass_)
+            assert alternatives and all(isinstance(what, str) and callable(match)
+                                        for what, match in alternatives), (name, op, pass_)
+        if family.expects.alternatives or family.expects.raising_accepted:
+            assert family.status != "scored" or family.overrides, name
+
+
+def test_an_unknown_family_expects_nothing() -> None:
+    expects = C.expectations_of("a_plugins_family")
+    assert expects is C.NO_EXPECTATIONS
+    assert not expects.raising_accepted and expects.accepted("softmax", FORWARD) == ()
+    x = np.zeros((3, 2))
+    assert not expects.special_rows("softmax", x, {"x": x}).any()
+    assert C.expectations_of("pos_inf") is C.FAMILIES["pos_inf"].expects
+
+
+def test_special_rows_of_the_infinity_families() -> None:
+    inf = np.inf
+    x = np.array([[-inf, -inf], [0.0, -inf], [inf, 0.0], [1.0, 2.0]])
+    inputs = {"x": x, "targets": np.array([0, 0, 1, 5])}
+    rows = {name: C.expectations_of(name).special_rows("sparse_softmax_cross_entropy", x, inputs)
+            for name in ("all_neg_inf", "pos_inf", "neg_inf_at_target", "labels_out_of_range",
+                         "empty_axis", "smoke_small")}
+    assert rows["all_neg_inf"].tolist() == [True, False, False, False]
+    assert rows["pos_inf"].tolist() == [False, False, True, False]
+    assert rows["neg_inf_at_target"].tolist() == [True, False, False, False]
+    assert rows["labels_out_of_range"].tolist() == [False, False, False, True]
+    assert rows["empty_axis"].all() and not rows["smoke_small"].any()

@@ -79,7 +79,7 @@ def test_frameworks_in_parallel_give_the_same_records_as_one_at_a_time(
 
 
 def test_unit_queue_keeps_each_thread_on_one_framework() -> None:
-    from harness.runner import UnitQueue
+    from harness.engine.queue import UnitQueue
 
     queue: UnitQueue[str] = UnitQueue()
     for name, weight in [("np1", 1), ("np2", 1), ("jax1", 5), ("jax2", 5), ("tf1", 4),

@@ -1,4 +1,5 @@
-"""harness.store.compare: accuracy regressions between two result sets (deterministic, no statistics)."""
+"""harness.store.compare: regressions between two result sets (accuracy: deterministic, no
+statistics; timing: a factor and a Mann-Whitney U test)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def test_regressions_improvements_and_unchanged(tmp_path: Path) -> None:
         "crashes_now": "regression", "gone": "only_in_base", "added": "only_in_new",
         "was_unavailable": "not_comparable", "convention": "unchanged",
     }
-    assert compare.has_regressions(table)
+    assert compare.regression_counts(table) == {"accuracy": 4, "timing": 0}
     assert list(table["change"])[:4] == ["regression"] * 4  # regressions sort first
     reason = table.set_index("case").loc["worse_verdict", "reason"]
     assert reason == "verdict pass -> flushes_subnormals"
@@ -72,7 +73,8 @@ def test_regressions_improvements_and_unchanged(tmp_path: Path) -> None:
 def test_identical_results_have_no_regressions(tmp_path: Path) -> None:
     records = [rec("a"), rec("b", verdict="inaccurate", cls="outside_bound", max_ulp=9e6)]
     table = compare.compare_accuracy(frame(tmp_path, "b", records), frame(tmp_path, "n", records))
-    assert set(table["change"]) == {"unchanged"} and not compare.has_regressions(table)
+    assert set(table["change"]) == {"unchanged"}
+    assert compare.regression_counts(table) == {"accuracy": 0, "timing": 0}
     assert compare.format_report(table).startswith("no changes")
 
 
@@ -86,7 +88,8 @@ def test_tolerances_are_parameters(tmp_path: Path) -> None:
 def test_empty_inputs_compare_cleanly(tmp_path: Path) -> None:
     empty = frame(tmp_path, "e", [])
     table = compare.compare_accuracy(empty, empty)
-    assert len(table) == 0 and not compare.has_regressions(table)
+    assert len(table) == 0
+    assert compare.regression_counts(table) == {"accuracy": 0, "timing": 0}
     assert "change" in table.columns
 
 
@@ -178,3 +181,4 @@ def test_compare_joins_accuracy_and_timing(tmp_path: Path) -> None:
         ("acc", "accuracy", "regression"), ("t", "timing", "regression")}
     assert "timing" in compare.format_report(table)
     assert compare.is_timing(base).tolist() == [False, True]
+    assert compare.regression_counts(table) == {"accuracy": 1, "timing": 1}

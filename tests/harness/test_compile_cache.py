@@ -56,6 +56,7 @@ def test_workers_record_and_fill_the_cache(framework: str, key: str, tmp_path: P
 
     from harness import arrays_io
     from harness.engine.workers import Worker
+    from harness.messages import AccuracyTask
 
     monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cc"))
     # an in-process TensorFlow adapter of an earlier test may have set it; a set value wins
@@ -66,11 +67,9 @@ def test_workers_record_and_fill_the_cache(framework: str, key: str, tmp_path: P
     arrays_io.save(tmp_path / "in.npz", {"x": np.array([[1.0, 2.0, 3.0]], dtype=np.float32)})
     worker = Worker(framework, "cpu")
     try:
-        assert str(tmp_path / "cc" / framework) in str(worker.hello["settings"][key])
-        reply = worker.request({"type": "task", "id": 0, "impl": impl, "pass": "forward",
-                                "dtype": "float32", "device": "cpu",
-                                "inputs_path": str(tmp_path / "in.npz"),
-                                "out_path": str(tmp_path / "out.npz"), "options": {}},
+        assert str(tmp_path / "cc" / framework) in str(worker.hello.settings[key])
+        reply = worker.request(AccuracyTask(impl, "forward", "float32", "cpu",
+                                            str(tmp_path / "in.npz"), str(tmp_path / "out.npz")),
                                timeout=120)
     finally:
         worker.close()

@@ -24,13 +24,13 @@ def test_the_script_is_valid_bash() -> None:
 
 
 def test_every_implementation_it_names_exists_and_runs_on_cuda() -> None:
-    catalog = {i["name"]: i for i in list_implementations()["implementations"]}
+    catalog = {i.name: i for i in list_implementations().implementations}
     names = _script_impls()
     assert len(names) == 12
     for name in names:
         assert name in catalog, f"{name} is not a registered implementation"
-        assert "cuda" in catalog[name]["devices"], name
-        assert {"float32", "bfloat16", "float16"} <= set(catalog[name]["dtypes"]), name
+        assert "cuda" in catalog[name].devices, name
+        assert {"float32", "bfloat16", "float16"} <= set(catalog[name].dtypes), name
 
 
 def test_its_suites_load() -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner
 from harness import store as results
+from harness.planning.request import RunOptions
+from harness.run import run_suite
 
 ENTRY_POINTS = """[softmax_bench.plugins]
 broken = broken_plugins:plugins
@@ -40,8 +41,8 @@ def test_broken_plugins_are_recorded_and_the_run_completes(plugin_site: Path,
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE)
     out = tmp_path / "run"
-    opts = runner.RunOptions(suite=str(suite), include=("broken.*",), timeout=5.0, out=out)
-    path, counts, plan = runner.run_suite(opts)
+    opts = RunOptions(suite=str(suite), include=("broken.*",), timeout=5.0, out=out)
+    path, counts, plan = run_suite(opts)
     df = results.load(path)
     by_impl = {name: group for name, group in df.groupby("implementation")}
     forward = lambda name: by_impl[name][by_impl[name]["pass"] == "forward"]  # noqa: E731
@@ -69,13 +70,13 @@ def test_resume_finishes_without_redoing(plugin_site: Path, tmp_path: Path) -> N
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE)
     out = tmp_path / "run"
-    opts = runner.RunOptions(suite=str(suite), include=("broken.good",), out=out)
-    runner.run_suite(opts)
+    opts = RunOptions(suite=str(suite), include=("broken.good",), out=out)
+    run_suite(opts)
     lines = (out / "results.jsonl").read_text().splitlines()
     # simulate an interrupted run: drop the last record and leave half a line
     (out / "results.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])
-    resumed = runner.RunOptions(suite=str(suite), include=("broken.good",), out=out, resume=True)
-    runner.run_suite(resumed)
+    resumed = RunOptions(suite=str(suite), include=("broken.good",), out=out, resume=True)
+    run_suite(resumed)
     again = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     keys = [(r["implementation"], r["pass"], r["case"], r["dtype"]) for r in again]
     assert len(keys) == len(set(keys)) == len(lines)
@@ -84,8 +85,8 @@ def test_resume_finishes_without_redoing(plugin_site: Path, tmp_path: Path) -> N
 def test_the_parent_never_imports_a_framework(plugin_site: Path, tmp_path: Path) -> None:
     import subprocess
 
-    code = ("import sys; from harness import runner; "
-            "runner.make_plan(runner.RunOptions(suite='quick'));"
+    code = ("import sys; from harness.run import plan; from harness.planning.request import "
+            "RunOptions; plan(RunOptions(suite='quick'));"
             "bad = [m for m in ('torch', 'tensorflow', 'jax') if m in sys.modules];"
             "print(bad); assert not bad")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -97,9 +98,9 @@ def test_a_sticky_device_error_replaces_the_worker(plugin_site: Path, tmp_path: 
     suite = tmp_path / "two.toml"
     suite.write_text(SUITE + '[[cases]]\nfamily = "large_offset"\ndtypes = ["float32"]\n'
                              'ops = ["softmax"]\n')
-    opts = runner.RunOptions(suite=str(suite), include=("sticky.*",), out=tmp_path / "run",
+    opts = RunOptions(suite=str(suite), include=("sticky.*",), out=tmp_path / "run",
                              jobs=1)
-    path, counts, _ = runner.run_suite(opts)
+    path, counts, _ = run_suite(opts)
     forward = results.load(path).query("`pass` == 'forward'")
     assert len(forward) >= 2 and set(forward["status"]) == {"error"}
     pids = {m.rsplit("pid ", 1)[1] for m in forward["message"]}
@@ -143,10 +144,53 @@ def test_ctrl_c_stops_the_run_kills_its_workers_and_keeps_the_records(
     assert "broken.hang" not in set(kept["implementation"])  # interrupted, not a crash
     assert set(kept["implementation"]) == {"broken.good"}
     monkeypatch.delenv("SOFTMAX_BENCH_TEST_PIDFILE")
-    resumed = runner.RunOptions(suite=str(suite), include=("broken.good", "broken.hang"),
+    resumed = RunOptions(suite=str(suite), include=("broken.good", "broken.hang"),
                                 timeout=2.0, out=out, resume=True, jobs=1)
-    runner.run_suite(resumed)
+    run_suite(resumed)
     done = results.load(out)
     assert len(done) == 2 * len(kept)  # forward and backward of both implementations
     assert set(done[(done["implementation"] == "broken.hang") &
                     (done["pass"] == "forward")]["status"]) == {"timeout"}
+
+
+HANG_SUITE = """name = "hangs"
+description = "five small softmax cases in one dtype: one unit of five tasks per pass"
+
+[[cases]]
+family = "uniform_row"
+dtypes = ["float32"]
+ops = ["softmax"]
+"""
+
+
+def test_a_hanging_implementation_costs_at_most_three_timeouts_per_unit(
+        plugin_site: Path, tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(HANG_SUITE)
+    out = tmp_path / "run"
+    opts = RunOptions(suite=str(suite), include=("broken.hang",), timeout=1.0, out=out, jobs=1)
+    _, counts, plan = run_suite(opts)
+    forward = [t for t in plan.tasks if t.pass_ == "forward"]
+    assert len(forward) >= 5  # enough tasks for the breaker to matter
+    assert counts["timeout"] == 3  # the forward unit; backward has no autodiff (unsupported)
+    assert counts["skipped"] == len(forward) - 3
+    records = results.load(out)
+    skipped = records[records["status"] == "skipped"]
+    assert skipped["message"].str.contains("timed out 3 times in a row").all()
+    assert set(skipped["verdict"]) == {"skipped"}
+    # --resume alone keeps the skipped records; --retry-skipped runs them again
+    run_suite(RunOptions(**{**opts.__dict__, "resume": True}))
+    assert len(results.load(out)) == len(records)
+    run_suite(RunOptions(**{**opts.__dict__, "resume": True, "retry_skipped": True}))
+    again = results.load(out)
+    retried = again.iloc[len(records):]
+    assert set(retried["case"]) == set(skipped["case"])  # exactly the skipped tasks
+    assert set(retried["status"]) <= {"timeout", "skipped"}
+    assert (retried["status"] == "timeout").sum() == min(3, len(skipped))
+
+
+def test_retry_skipped_needs_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    assert main(["run", "--retry-skipped", "--out", str(tmp_path / "r")]) == 2
+    assert "--retry-skipped goes with --resume" in capsys.readouterr().err

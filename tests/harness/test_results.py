@@ -239,3 +239,72 @@ def test_a_version_1_run_loads_and_resumes_in_this_version_s_words(tmp_path: Pat
     resumed.finish()
     assert json.loads(run_file.read_text())["schema_version"] == 1  # its old records stay v1
     assert set(results.load(tmp_path / "run")["case_status"]) == {"error_expected"}
+
+
+def timing(impl: str, framework: str, device: str, gbps: float | None, copy: float,
+           share: float | None, status: str = "ok") -> dict[str, Any]:
+    return record(impl, "throughput[shape=64x32000]", framework=framework, device=device,
+                  case_family="throughput", verdict=None, max_ulp=None, status=status,
+                  gbps=gbps, copy_gbps=copy, roofline_fraction=share)
+
+
+def as_version_1(path: Path, records: list[dict[str, Any]]) -> Path:
+    """A run directory as schema version 1 wrote it: no meta.families, the roofline share of
+    each framework's own copy, no device_copy_gbps or framework_roofline_fraction."""
+    old_fields = {"device_copy_gbps", "framework_roofline_fraction"}
+    path.mkdir()
+    (path / results.RUN_FILE).write_text(json.dumps(
+        {"schema_version": 1, "run_id": "old", "suite": "throughput", "environment": ENV,
+         "meta": {"device": "cuda"}}))
+    (path / results.RESULTS_FILE).write_text("".join(
+        json.dumps({f.name: None for f in results.FIELDS if f.name not in old_fields} | r)
+        + "\n" for r in records))
+    return path
+
+
+def test_roofline_share_is_of_the_fastest_copy_on_the_device(tmp_path: Path) -> None:
+    """Two frameworks' copies on one GPU (4 and 2 TB/s): a version-1 run stored each share of
+    the framework's own copy; loaded, both are of 4 TB/s and the own-copy share is kept."""
+    old = as_version_1(tmp_path / "v1", [
+        timing("torch.softmax", "torch", "cuda", 2000.0, 4000.0, 0.5),
+        timing("jax.softmax", "jax", "cuda", 1500.0, 2000.0, 0.75),
+        timing("numpy.softmax", "numpy", "cpu", 10.0, 30.0, 1 / 3),
+        # not ok: its copy does not count (a framework that failed measures nothing)
+        timing("jax.broken", "jax", "cuda", None, 9000.0, None, status="error"),
+        record(),  # an accuracy record: no timing fields at all
+    ])
+    frame = results.load(old)
+    assert np.allclose(frame["roofline_fraction"][:3], [0.5, 0.375, 1 / 3])
+    assert np.allclose(frame["framework_roofline_fraction"][:3], [0.5, 0.75, 1 / 3])
+    assert list(frame["device_copy_gbps"][:3]) == [4000.0, 4000.0, 30.0]
+    assert list(frame["copy_gbps"][:3]) == [4000.0, 2000.0, 30.0]  # each framework's own
+    assert frame[["roofline_fraction", "device_copy_gbps"]][3:].isna().all().all()
+    assert results.device_copy_gbps(results.RunDirectory(old, {}).records()) == {
+        "cpu": 30.0, "cuda": 4000.0}
+
+
+def test_stored_rooflines_of_this_version_are_read_as_stored(tmp_path: Path) -> None:
+    """From schema 2 on the engine writes the three fields: load changes none of them."""
+    store = new_run(tmp_path / "run")
+    store.append(timing("jax.softmax", "jax", "cuda", 1500.0, 2000.0, 0.3)
+                 | {"device_copy_gbps": 5000.0, "framework_roofline_fraction": 0.75})
+    store.finish({"device_copy_gbps": {"cuda": 5000.0}})
+    frame = results.load(tmp_path / "run")
+    assert (frame["roofline_fraction"][0], frame["framework_roofline_fraction"][0],
+            frame["device_copy_gbps"][0]) == (0.3, 0.75, 5000.0)
+    assert results.read_run(tmp_path / "run")["end"]["device_copy_gbps"] == {"cuda": 5000.0}
+
+
+def test_adversarial_families_come_from_the_run(tmp_path: Path) -> None:
+    store = new_run(tmp_path / "new", families={"large_offset": {"adversarial": True},
+                                                "smoke_small": {"adversarial": False}})
+    store.finish()
+    assert results.adversarial_families(results.read_run(tmp_path / "new")) == ("large_offset",)
+    old = as_version_1(tmp_path / "v1", [record()])
+    run = results.read_run(old)
+    assert (run["schema_version"], run["schema_version_read"]) == (results.SCHEMA_VERSION, 1)
+    assert results.adversarial_families(run) == results.STABILITY_FAMILIES_V1
+    assert run["meta"]["device"] == "cuda"  # the rest of meta is kept
+    results.RunDirectory.open_for_resume(old).finish()
+    assert "families" not in (old / results.RUN_FILE).read_text()  # an upgrade is not written
+    assert results.adversarial_families(results.read_run(old)) == results.STABILITY_FAMILIES_V1

@@ -111,14 +111,14 @@ def test_log_softmax_losing_the_tail_is_inaccurate_with_zero_for_nonzero() -> No
     assert out["verdict"] == "inaccurate"
     assert out["counts"] == {"zero_for_nonzero": 1}
     assert out["max_ulp"] == pytest.approx(9.28e6, rel=1e-2)
-    assert out["bound_ratio"] < 0.01  # the absolute bound cannot see it (numerics §8.3)
+    assert out["bound_ratio"] < 0.01  # the absolute bound cannot see it (docs/numerics.md §8.3)
     assert out["accuracy_class"] == "within_bound"
     assert out["worst_index"] == [0, 0] and out["got"] == "0.0"
     assert out["exact"].startswith("-2.0611536")
 
 
 def test_correct_shifted_float64_softmax_with_53_ulp_passes() -> None:
-    row = np.random.default_rng(1).normal(0, 10, 1000)[None, :]  # numerics §9
+    row = np.random.default_rng(1).normal(0, 10, 1000)[None, :]  # docs/numerics.md §9
     shifted = np.exp(row - row.max())
     shifted /= shifted.sum()
     ref = R.softmax(row)
@@ -156,7 +156,7 @@ def test_value_where_nan_expected_is_finite_where_nan() -> None:
     x = np.array([[1.0, np.nan, 2.0], [0.0, 1.0, 2.0]], dtype=np.float32)
     ref = R.softmax(x)
     got = np.array(ref.rounded(np.float32))
-    got[0] = [0.25, 0.0, 0.75]  # TF CPU's [nan, 0, 1]-style leak (numerics §6 row 1)
+    got[0] = [0.25, 0.0, 0.75]  # TF CPU's [nan, 0, 1]-style leak (docs/numerics.md §6 row 1)
     out = run("softmax", "float32", got, ref, {"x": x}, family="nan_in_row")
     assert out["verdict"] == "finite_where_nan"
 
@@ -171,7 +171,7 @@ def test_wrong_shape_scores_nothing_else() -> None:
 
 
 def test_backward_invariant_and_dominant_gap_gradient() -> None:
-    x = np.array([[37.42994775023705, 0.0]])  # numerics §4: p_0 rounds to 1 in float64
+    x = np.array([[37.42994775023705, 0.0]])  # docs/numerics.md §4: p_0 rounds to 1 in float64
     g = np.array([[1.0, 0.0]])
     ref = R.log_softmax_vjp(x, g)
     naive_p = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
@@ -368,3 +368,48 @@ def test_all_dtypes_round_trip_through_json() -> None:
         out = run("softmax", name, ref.rounded(format_of(name).dtype), ref, {"x": xd})
         assert out["verdict"] == "pass" and out["output_dtype"] == name
         assert not any(isinstance(v, float) and math.isnan(v) for v in out.values())
+
+
+# ------------------------------------------------------------------- families own expectations
+def test_scoring_never_branches_on_a_family_name() -> None:
+    """The scorer asks the family (its declared expectations); no comparison in harness/scoring/
+    names a family, nor does any other literal there."""
+    import ast
+    from pathlib import Path
+
+    from harness.planning.cases import FAMILIES
+
+    def strings(node: ast.AST) -> set[str]:
+        return {n.value for n in ast.walk(node)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+    sources = sorted(Path(scoring.__file__).parent.glob("*.py"))
+    assert len(sources) > 1
+    for path in sources:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                named = strings(node) & set(FAMILIES)
+                assert not named, f"{path.name}:{node.lineno} compares with {sorted(named)}"
+        # nor any other literal (a table keyed by family names); docstrings may name families
+        docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and node.value in FAMILIES
+                    and id(node) not in docstrings):
+                assert False, f"{path.name}:{node.lineno} names the family {node.value!r}"
+
+
+def test_a_family_the_table_does_not_know_has_no_special_rows() -> None:
+    x = np.array([[-np.inf, -np.inf], [0.0, 1.0]], dtype=np.float32)
+    ref = R.softmax(x)
+    got = np.array([[0.0, 0.0], ref.rounded(np.float32)[1]], dtype=np.float32)
+    known = run("softmax", "float32", got, ref, {"x": x}, status="convention",
+                family="all_neg_inf")
+    assert known["verdict"] == "pass" and known["convention"] == "all 0 (safe softmax)"
+    unknown = run("softmax", "float32", got, ref, {"x": x}, status="convention",
+                  family="a_plugins_family")
+    assert unknown["convention"] is None and unknown["verdict"] == "finite_where_nan"
+    raised = scoring.score_exception(op="softmax", pass_="forward", dtype="float32",
+                                     raised="ValueError: no", case_status="convention",
+                                     family="a_plugins_family")
+    assert raised["verdict"] == "convention_differs"

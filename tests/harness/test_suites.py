@@ -1,4 +1,4 @@
-"""harness.planning.suites: built-in suites, TOML suite files, and one-line errors with file:line and key."""
+"""harness.planning.suites: built-in suites, TOML suite files, one-line errors with file:line."""
 
 from __future__ import annotations
 

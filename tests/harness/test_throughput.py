@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from harness import runner, throughput
 from harness import store as results
 from harness.cli import main
 from harness.errors import ConfigError
-from harness.planning import suites
+from harness.planning import suites, throughput
+from harness.planning.request import RunOptions
+from harness.run import run_suite
 from harness.store import compare
 from harness.worker import timing
 
@@ -112,11 +113,11 @@ def test_throughput_suite_mistakes_are_one_line(tmp_path: Path, text: str, messa
 
 def test_plan_order_and_skips(tmp_path: Path) -> None:
     suite = suites.get_suite(str(write(tmp_path, SUITE)))
-    opts = runner.RunOptions(suite=str(tmp_path / "suite.toml"), timeout=10.0)
+    opts = RunOptions(suite=str(tmp_path / "suite.toml"), timeout=10.0)
     plan = throughput.make_plan(opts, suite, catalog(
         impl("a.softmax"), impl("a.lse", op="logsumexp", dtypes=("float16",)),
         impl("a.log_softmax", op="log_softmax")), available=2**40)
-    keys = [(t.impl["name"], t.case.shape, t.case.dtype, t.pass_) for t in plan.tasks]
+    keys = [(t.impl.name, t.case.shape, t.case.dtype, t.pass_) for t in plan.tasks]
     assert keys[:4] == [("a.softmax", (4, 16), "float32", "forward"),
                         ("a.softmax", (4, 16), "float32", "backward"),
                         ("a.lse", (4, 16), "float32", "forward"),
@@ -161,12 +162,11 @@ def tiny_suite(tmp_path: Path) -> Path:
 
 def test_a_run_records_timings_failures_and_resumes(plugin_site: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    opts = runner.RunOptions(suite=str(tiny_suite(tmp_path)), out=out, timeout=4.0,
+    opts = RunOptions(suite=str(tiny_suite(tmp_path)), out=out, timeout=4.0,
                              include=("sleepy.steady", "sleepy.compiles", "broken.crash",
                                       "broken.hang", "numpy.softmax_shifted"))
     logged: list[str] = []
-    path, counts, plan = throughput.run_suite(opts, suites.get_suite(opts.suite),
-                                              log=logged.append)
+    path, counts, plan = run_suite(opts, log=logged.append)
     records = [json.loads(x) for x in (path / "results.jsonl").read_text().splitlines()]
     by = {(r["implementation"], r["pass"]): r for r in records}
     ok = by[("sleepy.steady", "forward")]
@@ -191,18 +191,20 @@ def test_a_run_records_timings_failures_and_resumes(plugin_site: Path, tmp_path:
     assert run["meta"]["threads"] == throughput.default_threads()
     assert run["end"]["roofline"]["numpy:cpu"] > 0
     assert run["end"]["roofline_detail"]["numpy:cpu"]["copy_bytes"] == 2 * 4194304
+    # stored as shown: the share of the device's fastest copy in this run, and of its own
+    assert ok["device_copy_gbps"] == run["end"]["device_copy_gbps"]["cpu"] >= ok["copy_gbps"]
+    assert ok["roofline_fraction"] == pytest.approx(ok["gbps"] / ok["device_copy_gbps"])
+    assert ok["framework_roofline_fraction"] == pytest.approx(ok["gbps"] / ok["copy_gbps"])
     assert any("memory bound" in line for line in logged)
     # an interrupted run: drop the last two records, resume, nothing is done twice
     lines = (path / "results.jsonl").read_text().splitlines()
     (path / "results.jsonl").write_text("\n".join(lines[:-2]) + "\n")
-    throughput.run_suite(runner.RunOptions(**{**opts.__dict__, "resume": True}),
-                         suites.get_suite(opts.suite), log=logged.append)
+    run_suite(RunOptions(**{**opts.__dict__, "resume": True}), log=logged.append)
     again = [json.loads(x) for x in (path / "results.jsonl").read_text().splitlines()]
     keys = [(r["implementation"], r["pass"]) for r in again]
     assert len(keys) == len(set(keys)) == len(lines)
     # resuming a finished run starts no worker, and still reports the roofline it measured
-    throughput.run_suite(runner.RunOptions(**{**opts.__dict__, "resume": True}),
-                         suites.get_suite(opts.suite), log=logged.append)
+    run_suite(RunOptions(**{**opts.__dict__, "resume": True}), log=logged.append)
     run = json.loads((path / "run.json").read_text())
     assert run["end"]["roofline"]["numpy:cpu"] == ok["copy_gbps"]
     assert len((path / "results.jsonl").read_text().splitlines()) == len(lines)
@@ -243,10 +245,9 @@ def test_compare_flags_the_slowed_plugin_only(plugin_site: Path, tmp_path: Path,
 @pytest.mark.framework
 def test_torch_forward_and_backward(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    opts = runner.RunOptions(suite=str(tiny_suite(tmp_path)), out=out, timeout=60.0,
+    opts = RunOptions(suite=str(tiny_suite(tmp_path)), out=out, timeout=60.0,
                              include=("torch.nn.functional.softmax",), threads=1)
-    path, counts, _ = throughput.run_suite(opts, suites.get_suite(opts.suite),
-                                           log=lambda line: None)
+    path, counts, _ = run_suite(opts, log=lambda line: None)
     assert counts == {"ok": 2}
     df = results.load(path).set_index("pass")
     assert set(df["threads"]) == {1}

@@ -1,9 +1,9 @@
 """The case families of cases.md §2-§7, as calls of the ``references`` API, for its tests.
 
-The inputs come from :mod:`harness.planning.cases`, the one generator of case inputs (its conventions:
-values rounded once to the dtype, seeds from SHA-256 of the case id, special rows mixed with
-N(0, 1) rows). Here each family is a function ``family(dtype) -> list[Case]`` at the sizes the
-oracle can afford (C <= 64 mostly, a few rows of up to 1024), and a case holds, per API
+The inputs come from :mod:`harness.planning.cases`, the one generator of case inputs (its
+conventions: values rounded once to the dtype, seeds from SHA-256 of the case id, special rows
+mixed with N(0, 1) rows). Here each family is a function ``family(dtype) -> list[Case]`` at the
+sizes the oracle can afford (C <= 64 mostly, a few rows of up to 1024), and a case holds, per API
 function of ``references`` it exercises, the call to make (``Call``): the same call goes to the
 oracle and to the engine. A case whose parameters overflow the dtype is unsupported there and
 simply not produced.
@@ -128,7 +128,8 @@ def make_case(
     ce_grad_kwargs: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> list[Case]:
-    """One case (harness.planning.cases.make_case) as API calls; ``[]`` when the dtype cannot hold it."""
+    """One case (harness.planning.cases.make_case) as API calls; ``[]`` when the dtype cannot
+    hold it."""
     fc = C.make_case(
         family, params, dtype, rows, calls=[CALL_OF[o] for o in ops],
         errors=[CALL_OF[o] for o in errors], ce_options=ce_kwargs, ce_grad_options=ce_grad_kwargs,

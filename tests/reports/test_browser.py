@@ -3,8 +3,8 @@
 Every page loads from file:// with no console error and no request that is not a file; tables
 sort and filter; charts draw; text from a plugin stays text. A screenshot of the overview is
 kept for CI in $SOFTMAX_BENCH_ARTIFACTS (default: artifacts/ in the repository). Chromium is
-required: `make test` installs it (scripts/ensure-browser.sh), and these tests fail, not skip, without it (test tools cannot
-download browsers here, so Playwright gets chromium's path).
+required: `make test` installs it (scripts/ensure-browser.sh), and these tests fail, not skip,
+without it (test tools cannot download browsers here, so Playwright gets chromium's path).
 """
 
 from __future__ import annotations

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import __version__
 from harness import store as results
 from reports.data import load_report_data
 from reports.pages.common import impl_path
-from reports.site import render_site
+from reports.site import render_site, report_version
 from tests.reports.runs import FIXTURE, ROOT, regressed_run
 
 GOLD = Path(__file__).resolve().parent / "gold"
@@ -35,7 +34,7 @@ def scrub(text: str) -> str:
     text = re.sub(r"assets/report-[0-9a-f]{10}\.(css|js)", r"assets/report-HASH.\1", text)
     text = re.sub(r"assets/plotly-cartesian-[0-9][0-9.]*\.min\.js",
                   "assets/plotly-VERSION.min.js", text)
-    return text.replace(f"softmax-bench {__version__}", "softmax-bench VERSION")
+    return text.replace(f"softmax-bench {report_version()}", "softmax-bench VERSION")
 
 
 @pytest.fixture(scope="module")

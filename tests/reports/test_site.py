@@ -11,7 +11,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 
-from harness.errors import StoreError
+from harness.store import StoreError
 from reports import ReportError, build_report
 from reports.data import load_report_data
 from reports.pages.common import impl_path

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.scoring import FAILURE_VERDICTS
+from harness.vocabulary import FAILURE_VERDICTS
 from reports import fmt
-from reports.data import ADVERSARIAL_FAMILIES, ReportData, ce_kind, load_report_data, mode_of
+from reports.data import ReportData, ce_kind, load_report_data, mode_of
+from reports.pages import stability, throughput
 from reports.pages.cross_entropy import pairs
 from reports.pages.stability import failing_specials
 from reports.pages.throughput import fastest
 from reports.summaries import leaderboard, stability_cells, winners
 from reports.tables import Cell, Column, Table, mark_best
-from tests.reports.runs import FIXTURE, read_run
+from tests.reports.runs import FIXTURE, derived_run, read_run
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def test_the_winner_fails_least_then_has_the_smallest_max_ulp(data: ReportData) 
 
 
 def test_stability_cells_say_who_fails_what_and_why_not_run(data: ReportData) -> None:
-    cells = stability_cells(data.accuracy, ADVERSARIAL_FAMILIES)
+    cells = stability_cells(data.accuracy, data.adversarial_families)
     naive = cells[("numpy.softmax_naive", "large_offset")]
     assert naive.verdict == "nan_where_finite" and naive.failing == naive.total == 2
     assert {d["dtype"] for d in naive.shown} == {"float16", "float32"}
@@ -68,7 +71,7 @@ def test_stability_cells_say_who_fails_what_and_why_not_run(data: ReportData) ->
     torch = cells[("torch.nn.functional.softmax", "large_offset")]
     assert torch.verdict is None and "torch failed to import" in torch.not_run
     assert cells[("hostile.crash", "nan_in_row")].verdict == "crash"
-    specials = failing_specials(cells)
+    specials = failing_specials(cells, data.adversarial_families)
     assert ("large_offset", "nan_where_finite", ["numpy.softmax_naive"]) in specials
 
 
@@ -120,18 +123,41 @@ def test_formatting() -> None:
     assert fmt.bytes_(3 * 2**20) == "3 MiB"
 
 
-def test_roofline_share_is_of_the_fastest_copy_on_the_device() -> None:
-    """Two frameworks' copies on one GPU (4 and 2 TB/s): both shares are of 4 TB/s."""
-    import numpy as np
-    import pandas as pd
+def test_roofline_share_is_of_the_fastest_copy_on_the_device(data: ReportData) -> None:
+    """The fixture is a version-1 run: the store upgraded its shares to the fastest copy on the
+    device (tests/harness/test_results.py), and the report shows those, and that copy as the
+    roofline."""
+    _, records = read_run()
+    ok = [r for r in records if r["case_family"] == "throughput" and r["status"] == "ok"]
+    fastest_copy = max(r["copy_gbps"] for r in ok)  # 9.5: numpy's float32 copy
+    assert {r["copy_gbps"] for r in ok} == {8.7, 9.5}  # two copies, one device
+    timing = data.timing
+    assert set(timing["device_copy_gbps"]) == {fastest_copy}
+    assert (timing["roofline_fraction"] == timing["gbps"] / fastest_copy).all()
+    assert (timing["framework_roofline_fraction"] == timing["gbps"] / timing["copy_gbps"]).all()
 
-    from reports.data import _one_roofline_per_device
 
-    frame = pd.DataFrame({"run_index": [0, 0, 0, 1], "device": ["cuda", "cuda", "cpu", "cuda"],
-                          "gbps": [2000.0, 1500.0, 10.0, 100.0],
-                          "copy_gbps": [4000.0, 2000.0, 30.0, 200.0],
-                          "roofline_fraction": [0.5, 0.75, 1 / 3, 0.5]})
-    _one_roofline_per_device(frame)
-    assert np.allclose(frame["roofline_fraction"], [0.5, 0.375, 1 / 3, 0.5])
-    assert list(frame["framework_copy_gbps"]) == [4000.0, 2000.0, 30.0, 200.0]
-    assert list(frame["copy_gbps"]) == [4000.0, 4000.0, 30.0, 200.0]
+def test_the_report_shows_the_stored_roofline_and_families(tmp_path: Path) -> None:
+    """A version-2 run stores its shares, its device roofline and its adversarial families: the
+    report divides nothing and takes the families from the run."""
+
+    def v2(run: dict[str, Any]) -> None:
+        run["schema_version"] = 2
+        run["meta"]["families"] = {"large_offset": {"adversarial": False},
+                                   "nan_in_row": {"adversarial": True}}
+
+    def stored(r: dict[str, Any]) -> dict[str, Any]:
+        if r["case_family"] != "throughput" or r["status"] != "ok":
+            return r
+        return {**r, "roofline_fraction": 0.125, "framework_roofline_fraction": 0.25,
+                "device_copy_gbps": 1000.0}
+
+    report = load_report_data([derived_run(tmp_path / "v2", edit_run=v2, edit=stored)])
+    assert set(report.timing["roofline_fraction"]) == {0.125}
+    assert set(report.timing["device_copy_gbps"]) == {1000.0}
+    assert report.adversarial_families == ("nan_in_row",)
+    page = stability.build(report)
+    assert page.context["families"] == ["nan_in_row"]
+    roof = [s for s in throughput.timing_series(report.timing, ["implementation"])
+            if s.name.startswith("copy roofline")]
+    assert roof and all(set(s.y) == {1000.0} for s in roof)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import importlib
-import os
 import sys
 import time
 import tracemalloc
@@ -282,7 +281,7 @@ class Adapter(ABC):
         return self.to_framework(exact_cast(cotangent_np, dtype, "cotangent"), dtype,
                                  self.device_of(output))
 
-    # -- timing (harness.worker.timing) ---------------------------------------------------------------
+    # -- timing (harness.worker.timing) ------------------------------------------------------
 
     def timing_clock(self, device: str) -> tuple[Callable[[], float], str]:
         """The clock pytest-benchmark reads before and after each round of calls, and its name.
@@ -385,14 +384,6 @@ def _numpy_simd() -> list[str]:
     dispatch = getattr(umath, "__cpu_dispatch__", [])
     baseline = getattr(umath, "__cpu_baseline__", [])
     return list(baseline) + [d for d in dispatch if features.get(d)]
-
-
-def extra_hint(extra: str) -> str:
-    return f"pip install 'softmax-bench[{extra}]'"
-
-
-def env_flag(name: str, default: str = "unset") -> str:
-    return os.environ.get(name, default)
 
 
 # -- peak memory on the CPU --------------------------------------------------------------------

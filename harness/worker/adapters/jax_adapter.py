@@ -1,7 +1,7 @@
 """JAX (and Optax): gradients through jax.vjp; `@jit` implementations jit the whole VJP.
 
 `jax_enable_x64` is switched on right after import, before any array exists: without it JAX
-silently computes float64 cases in float32 (frameworks.md §5.1). The flag is recorded in
+silently computes float64 cases in float32 (docs/frameworks.md §5.1). The flag is recorded in
 `settings()`.
 """
 
@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from harness.registry import Implementation
+from harness.vocabulary import FRAMEWORKS
 from harness.worker import compile_cache
 from harness.worker.adapters.base import (
     Adapter,
     NotDifferentiable,
     dtype_name,
     exact_cast,
-    extra_hint,
     option_key,
 )
 from harness.worker.impls import CompiledFn, mode_of
@@ -34,7 +34,7 @@ _SINGLE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallel
 class JaxAdapter(Adapter):
     framework = "jax"
     module = "jax"
-    install_hint = extra_hint("jax")
+    install_hint = FRAMEWORKS["jax"].install_hint
 
     def __init__(self) -> None:
         super().__init__()

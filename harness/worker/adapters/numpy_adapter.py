@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from harness.vocabulary import FRAMEWORKS
 from harness.worker.adapters.base import (
     Adapter,
     dtype_name,
     exact_cast,
-    extra_hint,
     tracemalloc_peak,
 )
 
@@ -25,8 +25,7 @@ class NumpyAdapter(Adapter):
             raise ValueError(f"NumpyAdapter serves numpy and scipy, not {framework!r}")
         self.framework = framework
         self.module = framework
-        self.install_hint = "pip install softmax-bench" if framework == "numpy" \
-            else extra_hint("scipy")
+        self.install_hint = FRAMEWORKS[framework].install_hint
 
     def dtype_supported(self, dtype: str, device: str) -> str | None:
         if device != "cpu":

@@ -2,7 +2,7 @@
 
 For `@function` and `@xla` implementations the tape runs *inside* a `tf.function` (with
 `jit_compile=True` for `@xla`), so the backward pass is compiled the same way as the forward
-(frameworks.md §4.5).
+(docs/frameworks.md §4.5).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.registry import Implementation
+from harness.vocabulary import FRAMEWORKS
 from harness.worker import compile_cache
 from harness.worker.adapters.base import (
     Adapter,
     NotDifferentiable,
     exact_cast,
-    extra_hint,
     synced_clock,
 )
 from harness.worker.impls import CompiledFn, mode_of
@@ -33,7 +33,7 @@ _TF_DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0"}
 class TensorflowAdapter(Adapter):
     framework = "tensorflow"
     module = "tensorflow"
-    install_hint = extra_hint("tensorflow")
+    install_hint = FRAMEWORKS["tensorflow"].install_hint
 
     def __init__(self) -> None:
         super().__init__()

@@ -12,12 +12,12 @@ import ml_dtypes
 import numpy as np
 
 from harness.registry import Implementation
+from harness.vocabulary import FRAMEWORKS
 from harness.worker import compile_cache
 from harness.worker.adapters.base import (
     Adapter,
     NotDifferentiable,
     exact_cast,
-    extra_hint,
     synced_clock,
 )
 
@@ -25,7 +25,7 @@ from harness.worker.adapters.base import (
 class TorchAdapter(Adapter):
     framework = "torch"
     module = "torch"
-    install_hint = extra_hint("torch")
+    install_hint = FRAMEWORKS["torch"].install_hint
 
     def _before_import(self) -> None:
         # inductor's caches (compiled code only, keyed by graph and options: compile_cache)
@@ -79,7 +79,7 @@ class TorchAdapter(Adapter):
         # CUDA (untested here, no GPU on the project machine): a synchronising clock, so a round
         # of calls ends when its kernels have run; one sync per round, not per call (a sync per
         # call distorts short kernels, PyTorch PR #75393). The lead may switch to CUDA events on
-        # the current stream (measuring.md §2).
+        # the current stream (docs/measuring.md §2).
         return synced_clock(self.load().cuda.synchronize), \
             "perf_counter after torch.cuda.synchronize()"
 

@@ -5,7 +5,7 @@ torch is imported inside each function, never at listing time. ``@compile`` is
 dtype, as a fixed-shape training loop gets. Dynamo's recompile limit is raised and made an error,
 so a shape sweep can never fall back to eager silently (the default is 8 recompiles, then eager).
 PyTorch's losses put the classes at dim 1, so inputs of rank > 2 are moved there
-(frameworks.md §0); losses are per row (``reduction="none"``) except op ``cross_entropy``.
+(docs/frameworks.md §0); losses are per row (``reduction="none"``) except op ``cross_entropy``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,233 @@
+"""The accuracy planner: every (implementation, case, dtype, pass) a suite selects, and how each
+reply is judged against the exact reference.
+
+The parent computes every exact reference itself (``references`` knows no framework) once per
+(case, op, pass, dtype) and shares it across implementations; workers only run the code under
+test. Every case runs alone, at its own shape: stacking the rows of several cases into one call
+was tried and changes results (TensorFlow's and XLA's float32 kernels round a row differently
+depending on the batch size, vectorised versus remainder loops), so a record would not be
+reproducible alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import arrays_io, scoring
+from harness.engine.core import Unit
+from harness.engine.local import Session
+from harness.errors import ConfigError
+from harness.messages import AccuracyTask, Catalog, ImplInfo, Reply
+from harness.ops import OPS
+from harness.planning import cases as cases_mod
+from harness.planning import suites
+from harness.planning.request import RunOptions
+from harness.registry import choose
+from harness.vocabulary import BACKWARD, ERROR, FORWARD, OK, PASSES
+
+
+@dataclass(frozen=True)
+class Task:
+    impl: ImplInfo
+    case: cases_mod.CaseInput
+    pass_: str
+
+    @property
+    def framework(self) -> str:
+        return self.impl.framework
+
+    @property
+    def impl_name(self) -> str:
+        return self.impl.name
+
+    def key(self, device: str) -> tuple[str, ...]:
+        return (self.impl.name, self.case.op, self.pass_, self.case.case_id, self.case.dtype,
+                device)
+
+    def record_base(self, device: str) -> dict[str, Any]:
+        return {"implementation": self.impl.name, "framework": self.impl.framework,
+                "op": self.case.op, "pass": self.pass_, "device": device,
+                "dtype": self.case.dtype, "case": self.case.case_id,
+                "case_family": self.case.family, "case_status": self.case.status,
+                "shape": list(self.case.shape)}
+
+    def describe(self) -> str:
+        return f"{self.impl.name} {self.case.case_id} {self.case.dtype} {self.pass_}"
+
+
+def _applies(impl: ImplInfo, case: cases_mod.CaseInput) -> bool:
+    if impl.op != case.op:
+        return False
+    needed = {k for k, v in case.options.items() if v is not None}
+    return needed <= set(impl.options) if case.op == "cross_entropy" else True
+
+
+class References:
+    """Exact answers per (case, op, pass, dtype), computed once and shared.
+
+    ``lock`` serialises everything that touches a reference: mpmath's working precision is
+    global state, and results evaluate lazily, so scoring holds the lock too.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[str, ...], Any] = {}
+        self.lock = threading.RLock()
+
+    def get(self, case: cases_mod.CaseInput, pass_: str) -> Any:
+        key = (case.case_id, case.op, pass_, case.dtype)
+        if key not in self._memo:
+            spec = OPS[case.op]
+            try:
+                self._memo[key] = spec.reference(pass_, case.inputs, case.cotangent, case.options)
+            except (ValueError, TypeError) as exc:  # no exact value (e.g. labels out of range)
+                self._memo[key] = exc
+        return self._memo[key]
+
+
+@dataclass
+class AccuracyPlanner:
+    """Plans and judges an accuracy suite."""
+
+    opts: RunOptions
+    tasks: list[Task]
+    implementations: list[ImplInfo]
+    plugin_errors: list[str] = field(default_factory=list)
+    kind: str = "accuracy"
+
+    def __post_init__(self) -> None:
+        self.device, self.timeout = self.opts.device, self.opts.timeout
+        self.references = References()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._inputs: dict[tuple[str, str, str], str] = {}
+        self._lock = threading.Lock()
+        self._serial = itertools.count()
+
+    @classmethod
+    def make(cls, opts: RunOptions, catalog: Catalog | dict[str, Any]) -> AccuracyPlanner:
+        """Every (implementation, case, pass) the options select, in a stable order."""
+        if opts.jobs < 1:
+            raise ConfigError(f"--jobs {opts.jobs}: must be at least 1")
+        catalog = Catalog.from_json(catalog)
+        suite = suites.get_suite(opts.suite)
+        chosen = choose(list(catalog.implementations), opts.device, opts.include, opts.exclude)
+        all_cases = [c for c in cases_mod.generate(suite)
+                     if not opts.dtypes or c.dtype in opts.dtypes]
+        tasks = [Task(impl, case, pass_) for impl in chosen for case in all_cases
+                 if _applies(impl, case) for pass_ in PASSES]
+        return cls(opts, tasks, chosen, list(catalog.errors))
+
+    # -- the engine's questions ---------------------------------------------------------------
+
+    def units(self) -> list[Unit]:
+        units: dict[tuple[str, str, str], Unit] = {}
+        for task in self.tasks:
+            key = (task.impl.framework, task.impl.name, task.case.dtype)
+            units.setdefault(key, Unit(task.impl.framework, [])).tasks.append(task)
+        return list(units.values())
+
+    def concurrency(self) -> int | None:
+        return None
+
+    def skip_reason(self, task: Task) -> str | None:
+        if task.case.unsupported:
+            return task.case.unsupported
+        if task.case.dtype not in task.impl.dtypes:
+            return f"{task.impl.name} does not support {task.case.dtype}"
+        if task.pass_ == BACKWARD and not task.impl.differentiable:
+            return "no autodiff: forward only"
+        return None
+
+    def message(self, task: Task) -> AccuracyTask:
+        return AccuracyTask(task.impl.name, task.pass_, task.case.dtype, self.device,
+                            self._inputs_path(task.case), self._new_path("out"),
+                            _json_options(task.case.options))
+
+    def outcome(self, task: Task, message: AccuracyTask, reply: Reply, session: Session
+                ) -> dict[str, Any]:
+        if reply.status == OK:
+            out_path = Path(message.out_path)
+            actual = arrays_io.load(out_path)["out"]
+            out_path.unlink(missing_ok=True)
+            return {"status": OK, **self._score(task, actual, None)}
+        if reply.status == ERROR:
+            # an exception can be the expected behaviour (labels out of range, conventions)
+            return {"status": ERROR, "message": reply.message,
+                    **self._score(task, None, reply.message)}
+        return {"status": reply.status, "message": reply.message, "verdict": reply.status}
+
+    def run_meta(self) -> dict[str, Any]:
+        opts = self.opts
+        return {"suite": opts.suite, "device": opts.device, "dtypes": list(opts.dtypes),
+                "include": list(opts.include), "exclude": list(opts.exclude),
+                "timeout_s": opts.timeout, "threads": opts.threads,
+                "plugin_errors": self.plugin_errors,
+                "families": _families(self.tasks),
+                "implementations": [i.to_json() for i in self.implementations]}
+
+    def end_meta(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    # -- inputs and outputs on disk ----------------------------------------------------------
+
+    def _new_path(self, stem: str) -> str:
+        with self._lock:
+            if self._tmp is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="softmax-bench-")
+            return str(Path(self._tmp.name) / f"{stem}{next(self._serial)}.npz")
+
+    def _inputs_path(self, case: cases_mod.CaseInput) -> str:
+        key = (case.case_id, case.op, case.dtype)
+        with self._lock:
+            cached = self._inputs.get(key)
+        if cached is not None:
+            return cached
+        path = self._new_path("in")
+        arrays_io.save(path, _case_arrays(case))
+        with self._lock:
+            return self._inputs.setdefault(key, path)
+
+    def _score(self, task: Task, actual: np.ndarray | None, raised: str | None
+               ) -> dict[str, Any]:
+        case = task.case
+        with self.references.lock:
+            return scoring.score_outcome(
+                op=case.op, pass_=task.pass_, dtype=case.dtype, actual=actual,
+                reference=self.references.get(case, task.pass_), inputs=case.inputs,
+                case_status=case.status_for(task.pass_), family=case.family, raised=raised,
+                cotangent=case.cotangent)
+
+
+def _families(tasks: list[Task]) -> dict[str, dict[str, Any]]:
+    """The families in the run and what the report needs to know of each."""
+    names = dict.fromkeys(t.case.family for t in tasks)
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        family = cases_mod.FAMILIES.get(name)
+        out[name] = {"adversarial": bool(getattr(family, "adversarial", False))}
+    return out
+
+
+def _case_arrays(case: cases_mod.CaseInput) -> dict[str, np.ndarray]:
+    arrays = dict(case.inputs)
+    if case.cotangent is not None:
+        arrays["cotangent"] = case.cotangent
+    return arrays
+
+
+def _json_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in options.items()}
+
+
+__all__ = ["FORWARD", "AccuracyPlanner", "References", "Task"]
