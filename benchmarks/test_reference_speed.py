@@ -4,7 +4,7 @@ Run with ``make bench`` (or ``pytest benchmarks -m benchmark_reference --benchma
 Rows: 64 x 32000 float32 logits drawn from N(0, 3), sparse labels uniform. The cache is off so
 every figure is a cold computation. "Plain mpmath" is the straightforward evaluation at 113
 bits (shift by the maximum, exp, fsum, divide or log), with no certification: what a reference
-costs without the fast path (numerics §11.1 measured ~0.1 M elements/s for it here).
+costs without the fast path (docs/numerics.md §11.1 measured ~0.1 M elements/s for it here).
 """
 
 from __future__ import annotations

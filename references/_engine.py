@@ -1,12 +1,14 @@
-"""Evaluation driver: special rows, exact structure, then three numeric tiers with Ziv's test.
+"""Evaluation driver: special rows, exact structure, then four numeric tiers with Ziv's test.
 
 Tier 1 (float64, vectorised) serves ``rounded(dtype)`` for float32 and narrower formats: it
 decides RN_dtype(exact) whenever both ends of [v - err, v + err] round to the same value.
-Tier 2 (binary128 via numpy-quaddtype, vectorised) and tier 3 (mpmath, precision doubled until
-decided) deliver ``hi``/``lo``/``direction``: an element is accepted when the interval lies
-strictly between the float64 midpoints around ``hi``, excludes ``hi`` itself (so the direction
-is known) and is narrower than 2**-101 of the value (so ``lo`` meets the 2**-100 contract).
-Anything tier 1 or 2 cannot decide, or rows outside their exponent range, escalate per row.
+Tier 2 (binary128 via numpy-quaddtype, vectorised), tier 3 (Arb balls via python-flint,
+``_arb``, precision doubled from 192 to 3072 bits, only the pending elements of a row) and
+tier 4 (mpmath, precision doubled from 192 bits until decided) deliver ``hi``/``lo``/
+``direction``: an element is accepted when the interval lies strictly between the float64
+midpoints around ``hi``, excludes ``hi`` itself (so the direction is known) and is narrower than
+2**-101 of the value (so ``lo`` meets the 2**-100 contract). Anything a tier cannot decide, or
+rows outside its exponent range, escalate per row. ``tiers()`` restricts the tiers (tests).
 """
 
 from __future__ import annotations
@@ -20,13 +22,12 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from references import _backends, _kernels, formats
+from references import _arb, _backends, _kernels, formats
 from references._exact import exact_row_sums, exact_sum_is_zero, round_fraction
 from references._kernels import Rows
 
 ELEMENTWISE = {"softmax", "log_softmax", "logsumexp_grad", "softmax_vjp", "log_softmax_vjp",
                "sparse_softmax_cross_entropy_grad", "softmax_cross_entropy_grad"}
-_PLAIN_MPMATH = False  # see plain_mpmath_path()
 MP_START_PREC = 192
 MP_MAX_PREC = 1 << 15
 _TWO_M101 = 2.0**-101
@@ -488,60 +489,121 @@ def _pending_rows(prep: _Prepared, todo: np.ndarray) -> np.ndarray:
     return np.nonzero(sub)[0]
 
 
+TIERS = ("float64", "binary128", "arb", "mpmath")
+_ENABLED: frozenset[str] = frozenset(TIERS)  # see tiers(); process-global, like mpmath's prec
+
+
+def _row_status(prep: _Prepared, special_rows: np.ndarray) -> dict[str, int]:
+    """Rows settled before any numeric tier: special rows, and rows whose every element is an
+    exact value (structure)."""
+    settled = prep.settled[prep.regular_idx]
+    if settled.ndim == 2:
+        settled = settled.all(axis=-1)
+    return {"special": int(special_rows.sum()), "exact": int(settled.sum())}
+
+
+def _add(counts: dict[str, int], name: str, n: int) -> None:
+    if n:
+        counts[name] = counts.get(name, 0) + int(n)
+
+
 def solve_wide(p: Problem, mpmath_only: bool = False
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """hi, lo, direction and the undecided mask for every output element.
 
-    ``mpmath_only`` skips the binary128 tier: the plain mpmath path that the fast path must
-    reproduce bit for bit (tests, and the reference benchmark's baseline).
+    ``mpmath_only`` skips the binary128 and Arb tiers: the plain mpmath path that the fast
+    path must reproduce bit for bit (tests, and the reference benchmark's baseline).
     """
+    hi, lo, direction, undecided, _ = solve_wide_counted(p, mpmath_only)
+    return hi, lo, direction, undecided
+
+
+def solve_wide_counted(p: Problem, mpmath_only: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                  dict[str, int]]:
+    """``solve_wide`` plus the number of rows decided by each tier (``special``: the
+    special-value table; ``exact``: exact values throughout; then ``binary128``, ``arb``,
+    ``mpmath``; ``undecided``: rows left with an undecided element at the precision cap)."""
     prep = _prepare(p)
     hi, lo, direction = prep.settled_hi, prep.settled_lo, prep.settled_dir
     todo = ~prep.settled
+    counts = _row_status(prep, ~_regular_mask(p, prep))
     gaps = prep.rows.min_tail_gap()
-    tiers: list[tuple[_backends.Backend, float]] = (
-        [] if mpmath_only or _PLAIN_MPMATH else [(_backends.QUAD, _backends.QUAD.min_exp_arg)])
-    prec = MP_START_PREC
-    while prec <= MP_MAX_PREC:
-        tiers.append((_backends.mpmath_backend(prec), -np.inf))
-        prec *= 2
-    for B, min_gap in tiers:
+    enabled = frozenset({"mpmath"}) if mpmath_only else _ENABLED
+    stages: list[tuple[str, Any, float]] = []
+    if "binary128" in enabled:
+        stages.append(("binary128", _backends.QUAD, _backends.QUAD.min_exp_arg))
+    if "arb" in enabled:
+        prec = _arb.START_PREC
+        while prec <= _arb.MAX_PREC:
+            stages.append(("arb", prec, -np.inf))
+            prec *= 2
+    if "mpmath" in enabled:
+        prec = MP_START_PREC
+        while prec <= MP_MAX_PREC:
+            stages.append(("mpmath", _backends.mpmath_backend(prec), -np.inf))
+            prec *= 2
+    last = None
+    for name, B, min_gap in stages:
         pos = _pending_rows(prep, todo)
         pos = pos[gaps[pos] >= min_gap]
         if not len(pos):
             continue
-        with mpmath.workprec(B.prec_bits):
-            v, err, sign = _evaluate(B, p, prep.rows.take(pos), prep.regular_idx[pos])
-            decide = _decide_mp if B.name.startswith("mpmath") else _decide_wide
-            h, l_, d, ok = decide(v, err, sign) if decide is _decide_mp else \
-                _decide_wide(B, v, err, sign)
         full = prep.regular_idx[pos]
+        if name == "arb":
+            h, l_, d, ok = _arb.solve(p, prep.rows.take(pos), full, todo[full], B)
+        else:
+            with mpmath.workprec(B.prec_bits):
+                v, err, sign = _evaluate(B, p, prep.rows.take(pos), full)
+                h, l_, d, ok = (_decide_mp(v, err, sign) if name == "mpmath"
+                                else _decide_wide(B, v, err, sign))
         want = todo[full] & ok
         hi[full] = np.where(want, h, hi[full])
         lo[full] = np.where(want, l_, lo[full])
         direction[full] = np.where(want, d, direction[full])
+        before = todo[full]
         todo[full] &= ~ok
-        last = (B, h, l_, d, full)
+        after = todo[full]
+        if after.ndim == 2:
+            before, after = before.any(axis=-1), after.any(axis=-1)
+        _add(counts, name, int((before & ~after).sum()))
+        last = (h, l_, d, full)
     undecided = todo.copy()
-    if undecided.any():  # precision cap reached: keep the best estimate, flagged
-        _, h, l_, d, full = last
+    if undecided.any() and last is not None:  # precision cap reached: the best estimate, flagged
+        h, l_, d, full = last
         und = undecided[full]
         hi[full] = np.where(und, h, hi[full])
         lo[full] = np.where(und, l_, lo[full])
         direction[full] = np.where(und, d, direction[full])
-    return hi, lo, direction, undecided
+    _add(counts, "undecided", len(_pending_rows(prep, todo)))
+    return hi, lo, direction, undecided, {k: v for k, v in counts.items() if v}
+
+
+def _regular_mask(p: Problem, prep: _Prepared) -> np.ndarray:
+    mask = np.zeros(len(p.x), dtype=bool)
+    mask[prep.regular_idx] = True
+    return mask
 
 
 def solve_narrow(p: Problem, fmt: formats.Format) -> tuple[np.ndarray, np.ndarray]:
     """Tier 1: values correctly rounded to ``fmt`` where float64 decides them, and the mask."""
+    out, done, _ = solve_narrow_counted(p, fmt)
+    return out, done
+
+
+def solve_narrow_counted(p: Problem, fmt: formats.Format
+                         ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """``solve_narrow`` plus the rows settled before tier 1 and the rows tier 1 decided."""
     prep = _prepare(p)
     out = np.zeros(prep.settled.shape, dtype=fmt.dtype)
     done = prep.settled.copy()
+    counts = _row_status(prep, ~_regular_mask(p, prep))
     if done.any():
         out[done] = formats.round_exact(prep.settled_hi[done], prep.settled_dir[done], fmt.dtype)
     gaps = prep.rows.min_tail_gap()
-    pos = np.nonzero(gaps >= _backends.FLOAT64.min_exp_arg)[0]
-    if _PLAIN_MPMATH:
+    pos = _pending_rows(prep, ~done)  # rows settled by structure need no evaluation
+    pos = pos[gaps[pos] >= _backends.FLOAT64.min_exp_arg]
+    if "float64" not in _ENABLED:
         pos = pos[:0]
     if len(pos):
         with np.errstate(all="ignore"):
@@ -552,19 +614,32 @@ def solve_narrow(p: Problem, fmt: formats.Format) -> tuple[np.ndarray, np.ndarra
         want = ~done[full] & ok
         out[full] = np.where(want, vals, out[full])
         done[full] |= ok
-    return out, done
+        rows_done = done[full].all(axis=-1) if done.ndim == 2 else done[full]
+        _add(counts, "float64", int(rows_done.sum()))
+    return out, done, {k: v for k, v in counts.items() if v}
+
+
+@contextlib.contextmanager
+def tiers(*names: str) -> Iterator[None]:
+    """Within this block only the named tiers run (of ``TIERS``; the structural ones, special
+    rows and exact values, always do). Process-global: for tests and benchmarks."""
+    global _ENABLED
+    unknown = set(names) - set(TIERS)
+    if unknown:
+        raise ValueError(f"unknown tiers {sorted(unknown)}; choose from {TIERS}")
+    saved, _ENABLED = _ENABLED, frozenset(names)
+    try:
+        yield
+    finally:
+        _ENABLED = saved
 
 
 @contextlib.contextmanager
 def plain_mpmath_path() -> Iterator[None]:
-    """Within this block every value comes from the mpmath tier alone (no float64 or binary128
-    fast path): the baseline the fast path must match bit for bit, and the benchmark's."""
-    global _PLAIN_MPMATH
-    saved, _PLAIN_MPMATH = _PLAIN_MPMATH, True
-    try:
+    """Within this block every value comes from the mpmath tier alone (no float64, binary128 or
+    Arb tier): the baseline the fast path must match bit for bit, and the benchmark's."""
+    with tiers("mpmath"):
         yield
-    finally:
-        _PLAIN_MPMATH = saved
 
 
 def solve_total(p: Problem) -> tuple[float, float, int, bool]:
@@ -580,14 +655,14 @@ def solve_total(p: Problem) -> tuple[float, float, int, bool]:
     if not len(numeric):
         return (*round_fraction(sum(exact.values(), Fraction(0))), False)
     gaps = prep.rows.min_tail_gap()
-    tiers = ([_backends.QUAD] if gaps[numeric].min() >= _backends.QUAD.min_exp_arg
-             and not _PLAIN_MPMATH else [])
+    backends = ([_backends.QUAD] if gaps[numeric].min() >= _backends.QUAD.min_exp_arg
+                and "binary128" in _ENABLED else [])
     prec = MP_START_PREC
-    while prec <= MP_MAX_PREC:
-        tiers.append(_backends.mpmath_backend(prec))
+    while prec <= MP_MAX_PREC:  # the Arb tier does not do totals: mpmath whatever is enabled
+        backends.append(_backends.mpmath_backend(prec))
         prec *= 2
     rows = prep.rows.take(numeric)
-    for B in tiers:
+    for B in backends:
         with mpmath.workprec(B.prec_bits):
             v, err, _ = _evaluate(B, p, rows, prep.regular_idx[numeric])
             v_tot = v.sum()

@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import mpmath
 import numpy as np
 
 from references._backends import Array, Backend, two_sum
@@ -204,6 +205,14 @@ def logsumexp(t: Terms, rows: Rows) -> Out:
     return v, err * SAFETY, _sign(v.shape, 0)
 
 
+_neg_exact_ufunc = np.frompyfunc(lambda v: mpmath.fneg(v, exact=True), 1, 1)
+
+
+def _neg_exact(a: Array) -> Array:
+    """-a for mpmath values without rounding to the working precision."""
+    return np.asarray(_neg_exact_ufunc(a), dtype=object)
+
+
 def _pick(a: Array, labels: np.ndarray) -> Array:
     return np.take_along_axis(a, labels[:, None], axis=-1)[:, 0]
 
@@ -211,7 +220,9 @@ def _pick(a: Array, labels: np.ndarray) -> Array:
 def sparse_ce(t: Terms, rows: Rows, labels: np.ndarray) -> Out:
     # -l_t = (m - x_t) + L: both terms >= 0.
     if t.B.exact_add is not None:
-        v, err = add_final(t, t.L[:, 0], -_pick(t.dh, labels), t.L[:, 0] * t.eL)
+        # m - x_t exactly: mpmath's unary minus would round d (up to ~2100 bits) to the working
+        # precision, losing the -1 of max - 1 (and the direction of its sum with a tiny L)
+        v, err = add_final(t, t.L[:, 0], _neg_exact(_pick(t.dh, labels)), t.L[:, 0] * t.eL)
     else:
         a = t.L[:, 0] - _pick(t.dh, labels)
         v, err = add_final(t, a, -_pick(t.dl, labels), t.eL * t.L[:, 0] + t.u * _abs(a))

@@ -87,13 +87,16 @@ def _sparse_labels(labels: Any, shape: tuple[int, ...], n_classes: int,
 def _result(problem: _engine.Problem, out_shape: tuple[int, ...], key_parts: tuple[Any, ...]
             ) -> ReferenceResult:
     key = cache.content_key(CACHE_VERSION, problem.op, *key_parts)
+    n_rows = int(problem.x.shape[0])
 
     def full() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         hit = cache.load(key + "-wide")
         if hit is not None:
             arrays = [hit["hi"], hit["lo"], hit["direction"], hit["undecided"]]
+            res.add_tier_counts({"cache": n_rows})
         else:
-            arrays = list(_engine.solve_wide(problem))
+            *arrays, counts = _engine.solve_wide_counted(problem)
+            res.add_tier_counts(counts)
             cache.store(key + "-wide", dict(zip(["hi", "lo", "direction", "undecided"], arrays,
                                                 strict=True)))
         return tuple(a.reshape(out_shape) for a in arrays)  # type: ignore[return-value]
@@ -101,17 +104,22 @@ def _result(problem: _engine.Problem, out_shape: tuple[int, ...], key_parts: tup
     def narrow(fmt: formats.Format) -> np.ndarray:
         hit = cache.load(f"{key}-{fmt.name}")
         if hit is not None:
+            res.add_tier_counts({"cache": n_rows})
             return hit["value"].reshape(out_shape)
-        value, done = _engine.solve_narrow(problem, fmt)
+        value, done, counts = _engine.solve_narrow_counted(problem, fmt)
+        res.add_tier_counts(counts)
         if not done.all():  # escalate only the rows float64 could not decide
             rows = np.nonzero(~(done.all(axis=-1) if done.ndim == 2 else done))[0]
-            hi, _, direction, _ = _engine.solve_wide(problem.subset(rows))
+            hi, _, direction, _, wide_counts = _engine.solve_wide_counted(problem.subset(rows))
+            wide_counts.pop("exact", None)  # rows partly exact: counted by the tier that finished
+            res.add_tier_counts(wide_counts)
             value[rows] = np.where(done[rows], value[rows],
                                    formats.round_exact(hi, direction, fmt.dtype))
         cache.store(f"{key}-{fmt.name}", {"value": value})
         return value.reshape(out_shape)
 
-    return ReferenceResult(problem.op, out_shape, full, narrow)
+    res = ReferenceResult(problem.op, out_shape, full, narrow)
+    return res
 
 
 def _row_op(op: str, x: Any, axis: int, name: str = "x") -> ReferenceResult:
@@ -137,6 +145,11 @@ class _View(ReferenceResult):
             return np.array(transform(base.rounded(fmt.dtype)), copy=True, order="C")
 
         super().__init__(base.op, shape, full, narrow)
+        self._base = base
+
+    @property
+    def tier_counts(self) -> dict[str, int]:
+        return self._base.tier_counts
 
 
 def _moved(res: ReferenceResult, axis: int, ndim: int) -> ReferenceResult:

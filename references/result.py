@@ -21,6 +21,14 @@ class ReferenceResult:
 
     ``rounded(dtype)`` for float32 and narrower formats may be served by the float64 fast tier
     without computing ``hi``/``lo`` at all (lazy evaluation).
+
+    ``tier_counts``: rows decided by each tier of the engine in what this result computed so
+    far (``special``, ``exact``, ``float64``, ``binary128``, ``arb``, ``mpmath``, ``undecided``;
+    ``cache``: rows read from the cache); empty until something is computed.
+
+    A result made by :meth:`materialised` (e.g. by ``references.pool``) holds its arrays
+    already: using it (``hi``, ``rounded``, ``references.metrics.ulp_error``) is plain numpy,
+    never touches mpmath's or Arb's global precision, and is safe from several threads.
     """
 
     def __init__(self, op: str, shape: tuple[int, ...],
@@ -32,6 +40,39 @@ class ReferenceResult:
         self._narrow_fn = narrow
         self._full: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._rounded: dict[str, np.ndarray] = {}
+        self._tier_counts: dict[str, int] = {}
+
+    @classmethod
+    def materialised(cls, op: str, hi: np.ndarray, lo: np.ndarray, direction: np.ndarray,
+                     undecided: np.ndarray, tier_counts: dict[str, int] | None = None
+                     ) -> ReferenceResult:
+        """A result whose arrays are given (all of the same shape); nothing left to compute."""
+        arrays = (np.asarray(hi, dtype=np.float64), np.asarray(lo, dtype=np.float64),
+                  np.asarray(direction, dtype=np.int8), np.asarray(undecided, dtype=bool))
+        shape = arrays[0].shape
+        if any(a.shape != shape for a in arrays):
+            raise ValueError("hi, lo, direction and undecided must have the same shape; got "
+                             f"{[a.shape for a in arrays]}")
+        for a in arrays:
+            a.setflags(write=False)
+
+        def full() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            return arrays
+
+        res = cls(op, shape, full, lambda fmt: None)
+        res._full = arrays
+        res._tier_counts = dict(tier_counts or {})
+        return res
+
+    @property
+    def tier_counts(self) -> dict[str, int]:
+        """Rows decided by each tier so far (a copy)."""
+        return dict(self._tier_counts)
+
+    def add_tier_counts(self, counts: dict[str, int]) -> None:
+        for name, n in counts.items():
+            if n:
+                self._tier_counts[name] = self._tier_counts.get(name, 0) + int(n)
 
     def _get_full(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self._full is None:
