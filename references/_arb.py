@@ -13,7 +13,7 @@ known part (a float, ``1/K``, ``g_i - sum(g)/K``, ...; evaluated at ``EXACT_PREC
 wherever the engine's mpmath tier uses an exact addition) and ``b`` a ball, usually tiny next to
 ``a``. The rounding test then works on ``r = (a - hi) + b``, formed without losing ``b``: the
 value ``-1000000032 - e^-1000000032`` keeps its direction at 192 bits. The forms are the
-cancellation-free ones of ``_kernels`` (numerics §4-§5): the VJPs at the maximum, ``log1p``.
+cancellation-free ones of ``_kernels`` (docs/numerics.md §4-§5): the VJPs at the maximum, ``log1p``.
 
 Ziv's test on a ball (``decide``): ``hi`` is the candidate ``RN64(mid)``; the element is
 decided when ``r`` lies certainly strictly between the half-gaps around ``hi`` and certainly on

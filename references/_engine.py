@@ -85,7 +85,7 @@ class Problem:
 # --------------------------------------------------------------------------- special rows
 
 def _special_rows(p: Problem) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Rows settled by the special-value table (numerics §6 rows 1, 2, 4, 5)."""
+    """Rows settled by the special-value table (docs/numerics.md §6 rows 1, 2, 4, 5)."""
     x = p.x
     nan_row = np.isnan(x).any(axis=-1)
     pinf_row = (x == np.inf).any(axis=-1) & ~nan_row

@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 _F64_MAX = Fraction(np.finfo(np.float64).max)
-# Exact values at or beyond (2 - 2^-53) * 2^1023 round to infinity (numerics §7.1).
+# Exact values at or beyond (2 - 2^-53) * 2^1023 round to infinity (docs/numerics.md §7.1).
 _F64_OVERFLOW = Fraction(2) ** 1024 - Fraction(2) ** 970
 
 

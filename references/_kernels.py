@@ -318,7 +318,7 @@ def log_softmax_vjp(t: Terms, rows: Rows, g: np.ndarray, gs_hi: np.ndarray,
                        + t.u * _abs(PG))
     # At maximum entries p = 1/(K + T), so g - p sum(g) = (g - sum(g)/K) + sum(g) T / (K S):
     # a part that is exact for exact inputs plus a tiny one, which keeps the rounding direction
-    # when p rounds to 1 (numerics §4).
+    # when p rounds to 1 (docs/numerics.md §4).
     Kb = t.B.convert(rows.K.astype(np.float64))[:, None]
     k_inexact = ((rows.K & (rows.K - 1)) != 0)[:, None]  # Gs / K is exact for K a power of 2
     Gs_k = Gs / Kb

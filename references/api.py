@@ -47,7 +47,7 @@ def _axis(axis: Any, ndim: int, name: str = "axis") -> int:
 
 def _rows(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
     """Move the class axis last and flatten the rest: (N, C) float64 (exact) and the lead shape."""
-    if x.ndim == 0:  # numerics §6 row 12a: a 0-d input is one row of one class
+    if x.ndim == 0:  # docs/numerics.md §6 row 12a: a 0-d input is one row of one class
         return x.astype(np.float64).reshape(1, 1), ()
     moved = np.moveaxis(x, axis, -1)
     lead = moved.shape[:-1]

@@ -1,7 +1,7 @@
 """``cross_entropy`` with PyTorch's semantics (class axis last), and its gradient.
 
 Every variant is a dense loss -sum_c q_c log_softmax(x)_c with a label vector q that does not
-depend on the logits (numerics §3-§4):
+depend on the logits (docs/numerics.md §3-§4):
   class indices, active row: q = (1 - eps) w_t e_t + (eps / C) w;   ignored row: q = 0
   probabilities:             q = w * ((1 - eps) y + eps / C)
 and "mean" divides q by D (the summed weight of the active rows for class indices, the number of

@@ -2,7 +2,7 @@
 
 The reference knows an exact value ``z`` only as ``hi = RN64(z)`` plus the sign of ``z - hi``
 (``direction``). :func:`round_exact` turns that pair into ``RN_format(z)`` without double
-rounding: it forms the float64 round-to-odd value (numerics.md §10.2) and rounds it to the
+rounding: it forms the float64 round-to-odd value (docs/numerics.md §10.2) and rounds it to the
 target with integer arithmetic on the float64 bit pattern. No float cast that might pass
 through float32 is involved.
 """
@@ -185,7 +185,7 @@ def round_exact(hi: npt.ArrayLike, direction: npt.ArrayLike, dtype: Any) -> npt.
 
 
 def ulp(values: npt.ArrayLike, dtype: Any) -> npt.NDArray[np.float64]:
-    """Unit in the last place of ``values`` in ``dtype`` (numerics.md §7.2), as float64.
+    """Unit in the last place of ``values`` in ``dtype`` (docs/numerics.md §7.2), as float64.
 
     ``2**(floor(log2|v|) - p + 1)`` for ``|v| >= min_normal``, the min subnormal below it
     (including 0), NaN for infinities and NaN.

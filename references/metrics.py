@@ -1,4 +1,4 @@
-"""ULP error of an implementation's output against the exact reference (numerics.md §7).
+"""ULP error of an implementation's output against the exact reference (docs/numerics.md §7).
 
 The score is ``|y - z| / ulp(ẑ)`` with ``ẑ = RN_dtype(z)`` (the Zimmermann / MPFR-tester
 convention), computed as ``|(y - hi) - lo| / ulp(ẑ)`` in float64. Special-value mismatches are
@@ -128,7 +128,7 @@ def ulp_error(actual: npt.ArrayLike, result: ExactResult, dtype: Any) -> UlpErro
     """Score ``actual`` against the exact values in ``result``, in ulps of ``dtype``.
 
     ``actual`` must have ``result.hi``'s shape and one of the four judged dtypes (its values
-    are taken exactly). See the module docstring and numerics.md §7.2–7.3 for the rules.
+    are taken exactly). See the module docstring and docs/numerics.md §7.2–7.3 for the rules.
     """
     fmt = format_of(dtype)
     y_arr = np.asarray(actual)

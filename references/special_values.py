@@ -1,4 +1,4 @@
-"""The special-value table (numerics §6) as data: one row per input situation.
+"""The special-value table (docs/numerics.md §6) as data: one row per input situation.
 
 Each row gives a small input and, per op, the reference result. ``status`` says whether the
 value follows from the mathematics and IEEE NaN propagation ("math": frameworks should agree and

@@ -1,4 +1,4 @@
-"""The case families of cases.md §2-§7, as calls of the ``references`` API, for its tests.
+"""The case families of docs/cases.md §2-§7, as calls of the ``references`` API, for its tests.
 
 The inputs come from :mod:`harness.planning.cases`, the one generator of case inputs (its
 conventions: values rounded once to the dtype, seeds from SHA-256 of the case id, special rows
@@ -164,7 +164,7 @@ def large_offset(dtype: Any) -> list[Case]:
 
 
 def random_normal(dtype: Any) -> list[Case]:
-    """N(0, sigma**2) logits; the C = 1000 anchor row of numerics §9."""
+    """N(0, sigma**2) logits; the C = 1000 anchor row of docs/numerics.md §9."""
     groups = [
         C.random_normal(dtype, sigma=(sigma,), C=(10, 64) if sigma in (1.0, 10.0, 30.0) else (10,),
                         anchor=False)
@@ -329,8 +329,8 @@ FAMILIES: dict[str, Callable[[Any], list[Case]]] = {
 
 
 # --------------------------------------------------------------------------------------------
-# Closed-form expectations (cases.md, numerics.md; values computed independently with mpmath
-# at 2000 bits from the closed forms given in each description, then rounded to float64)
+# Closed-form expectations (docs/cases.md, docs/numerics.md; values computed independently with
+# mpmath at 2000 bits from the closed forms given in each description, then rounded to float64)
 # --------------------------------------------------------------------------------------------
 
 _F32 = np.float32
@@ -348,11 +348,11 @@ def _kv(desc: str, fn: str, args: tuple[Any, ...], expected: Any, **kwargs: Any)
 
 
 KNOWN_VALUES: list[KnownValue] = [
-    _kv("float32 log_softmax([0,-20]) = [-log1p(e^-20), -20 - log1p(e^-20)] (cases.md §3)",
+    _kv("float32 log_softmax([0,-20]) = [-log1p(e^-20), -20 - log1p(e^-20)] (docs/cases.md §3)",
         "log_softmax", (_a([[0, -20]], _F32),), [[-2.061153620314381e-09, -20.000000002061153]]),
     _kv("softmax([0, fl(ln 2)]) = [1/(1+e^x), e^x/(1+e^x)] rounds to [1/3, 2/3]",
         "softmax", (_a([[0.0, math.log(2)]]),), [[1 / 3, 2 / 3]]),
-    _kv("log_softmax VJP of [37.42994775023705, 0], g=[1,0]: [p1, -p1] (numerics §4)",
+    _kv("log_softmax VJP of [37.42994775023705, 0], g=[1,0]: [p1, -p1] (docs/numerics.md §4)",
         "log_softmax_vjp", (_a([[37.42994775023705, 0.0]]), _a([[1.0, 0.0]])),
         [[5.551115123125776e-17, -5.551115123125776e-17]]),
     _kv("softmax VJP of [37.42994775023705, 0], g=[1,0]: [p0 p1, -p0 p1]",

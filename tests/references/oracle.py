@@ -2,7 +2,7 @@
 
 Every function mirrors one of the ``references`` API and returns a numpy object array of
 ``gmpy2.mpfr`` values (NaN and ±inf as MPFR specials), computed element by element from the
-plain definitions of numerics.md §2-§4 in the cancellation-free forms of §5, with the special
+plain definitions of docs/numerics.md §2-§4 in the cancellation-free forms of §5, with the special
 values of §6.
 
 Precision argument (default ``prec`` = 3000 bits)
@@ -393,7 +393,7 @@ def _row_logsumexp(c: _Ctx, st: _Row, x_row: np.ndarray) -> _Val:
 
 
 def _row_ce_loss(c: _Ctx, st: _Row, q: Sequence[Any]) -> _Val:
-    """-sum_j q_j l_j with 0 * (-inf) := 0 (numerics §2, §5.5, §6 #6/#7)."""
+    """-sum_j q_j l_j with 0 * (-inf) := 0 (docs/numerics.md §2, §5.5, §6 #6/#7)."""
     if st.kind != "finite":
         return _NAN
     infs = {1 if q[j] > 0 else -1 for j in range(st.n) if st.d[j] is None and q[j] != 0}
@@ -662,7 +662,7 @@ def sparse_softmax_cross_entropy(
 
 
 # --------------------------------------------------------------------------------------------
-# PyTorch cross_entropy (numerics §3)
+# PyTorch cross_entropy (docs/numerics.md §3)
 # --------------------------------------------------------------------------------------------
 
 
@@ -774,7 +774,7 @@ def cross_entropy(
     reduction: str = "mean",
     prec: int = DEFAULT_PREC,
 ) -> np.ndarray:
-    """``torch.nn.functional.cross_entropy`` with the class axis last (numerics §3).
+    """``torch.nn.functional.cross_entropy`` with the class axis last (docs/numerics.md §3).
 
     Ignored rows contribute exactly 0 whatever their logits.  "mean" divides by
     ``D = sum of weight[target]`` over active rows (index targets) or by the number of rows
@@ -860,7 +860,7 @@ def logsumexp_grad(
 def softmax_cross_entropy_grad(
     logits: Any, labels: Any, axis: int = -1, *, prec: int = DEFAULT_PREC
 ) -> np.ndarray:
-    """``(sum y) p - y`` per row (numerics §4); ``-y_j`` at ``-inf`` logits."""
+    """``(sum y) p - y`` per row (docs/numerics.md §4); ``-y_j`` at ``-inf`` logits."""
     a = _logits(logits, "logits")
     y = _floats(labels, "labels")
     if y.shape != a.shape:

@@ -12,7 +12,7 @@ For every family x dtype x API function that the family exercises, and every cas
 
 Where the oracle raises (C = 0 cross-entropy, labels out of range, invalid options), the engine
 must raise too; for sparse labels out of range, NaN rows for the bad labels (and correct values
-elsewhere) are accepted instead (numerics §6 #13).
+elsewhere) are accepted instead (docs/numerics.md §6 #13).
 
 Test ids read ``test_softmax[dominant_logit-float32]``.
 """

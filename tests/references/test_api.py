@@ -106,7 +106,7 @@ def test_logsumexp_near_zero_keeps_relative_precision() -> None:
 
 
 def test_float32_log_softmax_of_a_far_tail_breaks_the_tie_right() -> None:
-    # numerics §10.2: -1000000032 - e^-1000000032 rounds to -1000000064 in float32
+    # docs/numerics.md §10.2: -1000000032 - e^-1000000032 rounds to -1000000064 in float32
     r = references.log_softmax(np.array([[32.0, -1e9]], dtype=np.float32))
     assert r.rounded(np.float32)[0, 1] == np.float32(-1000000064.0)
     assert r.direction[0, 1] == -1

@@ -1,4 +1,4 @@
-"""ulp_error: known scores, the spacing rules of numerics.md §7.2, and every class of §7.3."""
+"""ulp_error: known scores, the spacing rules of docs/numerics.md §7.2, and every class of §7.3."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def test_known_values(kv: F.KnownValue) -> None:
 
 
 def test_sticky_tail_decides_a_tie_in_float32() -> None:
-    """numerics §10.2: ``-1000000032 - e^-1000000032`` is just beyond a float32 midpoint."""
+    """docs/numerics.md §10.2: ``-1000000032 - e^-1000000032`` is just beyond a float32 midpoint."""
     x = np.array([[32, -1e9]], dtype=np.float32)
     z = O.log_softmax(x)[0, 1]
     assert O.to_format_rn([z], np.float32)[0] == np.float32(-1000000064.0)
@@ -72,7 +72,7 @@ def test_sticky_tail_below_mpfr_range_decides_a_tie() -> None:
 
 
 def test_cases_md_rounded_values() -> None:
-    """cases.md §3: float32 ``log_softmax([0, -20])`` rounds to ``[-2.0611537e-9, -20.0]``;
+    """docs/cases.md §3: float32 ``log_softmax([0, -20])`` rounds to ``[-2.0611537e-9, -20.0]``;
     float16 ``g_vjp`` 8.3178 becomes 8.3203125."""
     z = O.log_softmax(np.array([[0, -20]], dtype=np.float32))
     assert O.to_format_rn(z, np.float32).tolist() == [[np.float32(-2.0611537e-9), -20.0]]
@@ -89,7 +89,7 @@ def test_prec_parameter() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Special values (numerics §6)
+# Special values (docs/numerics.md §6)
 # --------------------------------------------------------------------------------------------
 
 ALL_NAN = "all_nan"
