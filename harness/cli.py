@@ -82,7 +82,8 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                       exclude=tuple(args.exclude or ()), device=args.device, dtypes=dtypes,
                       timeout=args.timeout, out=Path(args.out), resume=args.resume,
                       retry_skipped=args.retry_skipped, max_timeouts=args.max_timeouts,
-                      threads=args.threads, jobs=args.jobs)
+                      threads=args.threads, jobs=args.jobs,
+                      reference_jobs=args.reference_jobs)
     try:
         with progress_bar(enabled=not args.quiet) as progress:
             path, counts, plan = run_suite(opts, progress=progress)
@@ -168,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs/latest", help="run directory (default runs/latest)")
     run.add_argument("--resume", action="store_true",
                      help="finish an interrupted run in --out without redoing finished records")
+    run.add_argument("--reference-jobs", type=int, default=None, metavar="N",
+                     help="processes computing the exact references ahead (default: one per "
+                          "CPU; 0: in this process)")
     run.add_argument("--retry-skipped", action="store_true",
                      help="with --resume: run again the tasks skipped after repeated timeouts")
     run.add_argument("--max-timeouts", type=int, default=3, metavar="K",

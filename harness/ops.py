@@ -27,15 +27,24 @@ class OpSpec:
     backward: Callable[..., references.ReferenceResult]
     random_cotangent: bool  # backward cotangent: seeded random (True) or ones (False)
 
+    def reference_call(self, pass_: str, inputs: dict[str, np.ndarray],
+                       cotangent: np.ndarray | None, options: dict[str, Any]
+                       ) -> tuple[Callable[..., references.ReferenceResult], list[Any],
+                                  dict[str, Any]]:
+        """The reference function of one pass, and its arguments: what ``reference`` calls,
+        for a caller that calls it elsewhere (``references.pool`` in another process)."""
+        args = [inputs[name] for name in self.inputs]
+        if pass_ == FORWARD:
+            return self.forward, args, dict(options)
+        if self.random_cotangent:
+            return self.backward, [args[0], cotangent], {}
+        return self.backward, args, dict(options)
+
     def reference(self, pass_: str, inputs: dict[str, np.ndarray], cotangent: np.ndarray | None,
                   options: dict[str, Any]) -> references.ReferenceResult:
         """The exact answer for one pass on these (already dtype-rounded) inputs."""
-        args = [inputs[name] for name in self.inputs]
-        if pass_ == FORWARD:
-            return self.forward(*args, **options)
-        if self.random_cotangent:
-            return self.backward(args[0], cotangent)
-        return self.backward(*args, **options)
+        fn, args, kwargs = self.reference_call(pass_, inputs, cotangent, options)
+        return fn(*args, **kwargs)
 
 
 OPS: dict[str, OpSpec] = {

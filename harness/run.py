@@ -54,9 +54,12 @@ def run_suite(opts: RunOptions, progress: Callable[[int, int, str], None] | None
                     EngineOptions(opts.resume, opts.retry_skipped, opts.max_timeouts), progress)
     started = time.perf_counter()
     try:
+        if isinstance(planner, AccuracyPlanner):  # references computed ahead, beside the workers
+            planner.prefetch(engine.finished_keys())
         counts = engine.run()
         if opts.resume and isinstance(planner, ThroughputPlanner):
             planner.after_resume(executor.session)
+        end = planner.end_meta()
     except BaseException:
         store.close()  # what was recorded stays, fsynced; --resume finishes the run
         raise
@@ -66,8 +69,7 @@ def run_suite(opts: RunOptions, progress: Callable[[int, int, str], None] | None
     if isinstance(planner, ThroughputPlanner):
         planner.report_fidelity(*([log] if log else []))
     store.finish({"counts": counts, "framework_settings": engine.settings,
-                  "executor": executor.name, "wall_s": time.perf_counter() - started,
-                  **planner.end_meta()})
+                  "executor": executor.name, "wall_s": time.perf_counter() - started, **end})
     return opts.out, counts, planner
 
 

@@ -197,6 +197,8 @@ class ReferencePool:
             if key not in self._tasks:
                 raise KeyError(f"no reference submitted under {key!r}")
             future = self._futures.get(key)
+        path: str | None = None
+        outcome: ReferenceResult | Exception | None = None
         if future is None:
             outcome = self._inline(key)
         else:
@@ -204,11 +206,14 @@ class ReferencePool:
                 path = future.result()
             except (ValueError, TypeError) as exc:
                 outcome = exc
-            else:
+        with self._lock:
+            if key in self._results:  # another thread (scoring the same case) got it first
+                return self._results[key]
+            if outcome is None:
+                assert path is not None
                 outcome = _load_result(path)
                 for suffix in (".in.npz", ".out.npz"):
                     Path(path[: -len(".out.npz")] + suffix).unlink(missing_ok=True)
-        with self._lock:
             self._results.setdefault(key, outcome)
             self._count(key, self._results[key])
             self._tasks[key] = (self._tasks[key][0], [], {})  # inputs no longer needed

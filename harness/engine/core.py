@@ -143,6 +143,10 @@ class Engine:
 
     # -- running -----------------------------------------------------------------------------
 
+    def finished_keys(self) -> set[tuple[str, ...]]:
+        """Keys of the tasks a resumed run already recorded (none for a new run)."""
+        return self._finished_keys()
+
     def _finished_keys(self) -> set[tuple[str, ...]]:
         if not self.options.resume:
             return set()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from harness.planning import suites
 from harness.planning.request import RunOptions
 from harness.registry import choose
 from harness.vocabulary import BACKWARD, ERROR, FORWARD, OK, PASSES
+from references.pool import ReferencePool
 
 
 @dataclass(frozen=True)
@@ -70,25 +72,35 @@ def _applies(impl: ImplInfo, case: cases_mod.CaseInput) -> bool:
 
 
 class References:
-    """Exact answers per (case, op, pass, dtype), computed once and shared.
+    """Exact answers per (case, op, pass, dtype), computed ahead in a process pool.
 
-    ``lock`` serialises everything that touches a reference: mpmath's working precision is
-    global state, and results evaluate lazily, so scoring holds the lock too.
+    The planner knows every case before any worker starts, so ``prefetch`` submits them all to
+    a ``references.pool.ReferencePool`` (processes: mpmath's and Arb's working precisions are
+    process-global), in the order the units will need them; ``get`` waits for one. A pooled
+    result is fully materialised, so scoring reads it without any lock. ``jobs=0`` computes
+    inline (the pool serialises that itself).
     """
 
-    def __init__(self) -> None:
-        self._memo: dict[tuple[str, ...], Any] = {}
-        self.lock = threading.RLock()
+    def __init__(self, jobs: int | None = None) -> None:
+        self.pool = ReferencePool(jobs)
+
+    @staticmethod
+    def key(case: cases_mod.CaseInput, pass_: str) -> str:
+        return "|".join((case.case_id, case.op, pass_, case.dtype))
+
+    def submit(self, case: cases_mod.CaseInput, pass_: str) -> None:
+        fn, args, kwargs = OPS[case.op].reference_call(pass_, case.inputs, case.cotangent,
+                                                       case.options)
+        self.pool.submit(self.key(case, pass_), fn.__name__, args, _json_options(kwargs))
 
     def get(self, case: cases_mod.CaseInput, pass_: str) -> Any:
-        key = (case.case_id, case.op, pass_, case.dtype)
-        if key not in self._memo:
-            spec = OPS[case.op]
-            try:
-                self._memo[key] = spec.reference(pass_, case.inputs, case.cotangent, case.options)
-            except (ValueError, TypeError) as exc:  # no exact value (e.g. labels out of range)
-                self._memo[key] = exc
-        return self._memo[key]
+        """The result, or the ValueError/TypeError of an input with no exact value (labels out
+        of range, say)."""
+        self.submit(case, pass_)  # idempotent: a no-op when prefetched
+        return self.pool.result(self.key(case, pass_))
+
+    def close(self) -> None:
+        self.pool.close()
 
 
 @dataclass
@@ -103,7 +115,7 @@ class AccuracyPlanner:
 
     def __post_init__(self) -> None:
         self.device, self.timeout = self.opts.device, self.opts.timeout
-        self.references = References()
+        self.references = References(self.opts.reference_jobs)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._inputs: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
@@ -125,12 +137,20 @@ class AccuracyPlanner:
 
     # -- the engine's questions ---------------------------------------------------------------
 
+    def prefetch(self, done: Collection[tuple[str, ...]] = ()) -> None:
+        """Submit every reference the run will score, in run order, before any worker starts
+        (``done``: keys of tasks a resumed run already recorded)."""
+        for unit in self.units():
+            for task in unit.tasks:
+                if self.skip_reason(task) is None and task.key(self.device) not in done:
+                    self.references.submit(task.case, task.pass_)
+
     def units(self) -> list[Unit]:
-        units: dict[tuple[str, str, str], Unit] = {}
+        grouped: dict[tuple[str, str, str], list[Task]] = {}
         for task in self.tasks:
-            key = (task.impl.framework, task.impl.name, task.case.dtype)
-            units.setdefault(key, Unit(task.impl.framework, [])).tasks.append(task)
-        return list(units.values())
+            grouped.setdefault((task.impl.framework, task.impl.name, task.case.dtype),
+                               []).append(task)
+        return [Unit(framework, tasks) for (framework, _, _), tasks in grouped.items()]
 
     def concurrency(self) -> int | None:
         return None
@@ -172,9 +192,12 @@ class AccuracyPlanner:
                 "implementations": [i.to_json() for i in self.implementations]}
 
     def end_meta(self) -> dict[str, Any]:
-        return {}
+        """Rows each reference tier decided (``cache``: read from the reference cache)."""
+        return {"reference_tiers": self.references.pool.tier_counts(),
+                "reference_jobs": self.references.pool.jobs}
 
     def close(self) -> None:
+        self.references.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -201,12 +224,11 @@ class AccuracyPlanner:
     def _score(self, task: Task, actual: np.ndarray | None, raised: str | None
                ) -> dict[str, Any]:
         case = task.case
-        with self.references.lock:
-            return scoring.score_outcome(
-                op=case.op, pass_=task.pass_, dtype=case.dtype, actual=actual,
-                reference=self.references.get(case, task.pass_), inputs=case.inputs,
-                case_status=case.status_for(task.pass_), family=case.family, raised=raised,
-                cotangent=case.cotangent)
+        return scoring.score_outcome(
+            op=case.op, pass_=task.pass_, dtype=case.dtype, actual=actual,
+            reference=self.references.get(case, task.pass_), inputs=case.inputs,
+            case_status=case.status_for(task.pass_), family=case.family, raised=raised,
+            cotangent=case.cotangent)
 
 
 def _families(tasks: list[Task]) -> dict[str, dict[str, Any]]:

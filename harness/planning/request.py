@@ -22,3 +22,4 @@ class RunOptions:
     max_timeouts: int = 3  # consecutive timeouts of one implementation in a unit
     threads: int | None = None
     jobs: int = 2  # framework workers running at once
+    reference_jobs: int | None = None  # reference processes (None: one per CPU; 0: inline)

@@ -93,3 +93,33 @@ def test_unit_queue_keeps_each_thread_on_one_framework() -> None:
     assert queue.take("tensorflow") == ("tensorflow", "tf2")
     assert queue.take("tensorflow") == ("numpy", "np2")  # joins the only framework left
     assert queue.take("numpy") is None and queue.take("numpy") is None
+
+
+def test_references_computed_ahead_in_a_pool_give_the_same_records(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference pool (processes, computed ahead) and the inline path score alike, on
+    families that escalate past the float64 tier and one with no exact value (bad labels)."""
+    import json
+
+    from harness import store as results
+
+    monkeypatch.setenv("SOFTMAX_BENCH_CACHE", "off")  # every reference computed, not read
+    suite = tmp_path / "escalate.toml"
+    suite.write_text('name = "escalate"\n'
+                     '[[cases]]\nfamily = "dominant_logit"\nops = ["log_softmax", "logsumexp"]\n'
+                     'dtypes = ["float32", "float64"]\n'
+                     '[[cases]]\nfamily = "labels_out_of_range"\n'
+                     'ops = ["sparse_softmax_cross_entropy"]\ndtypes = ["float32"]\n')
+    frames = []
+    for jobs in ("0", "2"):
+        out = tmp_path / f"ref{jobs}"
+        assert main(["run", "--suite", str(suite), "--impl", "numpy.*", "--reference-jobs",
+                     jobs, "--out", str(out), "--quiet", "--no-report"]) == 0
+        frame = results.load(out).drop(columns=["wall_s", "run_id"])
+        frames.append(frame.sort_values(list(results.KEY_FIELDS)).reset_index(drop=True))
+        end = json.loads((out / "run.json").read_text())["end"]
+        assert end["reference_jobs"] == int(jobs)
+        assert sum(end["reference_tiers"].values()) > 0  # rows decided, counted per tier
+    assert (frames[0]["status"] == "ok").sum() > 0 and (frames[0]["verdict"] == "pass").sum() > 0
+    assert len(frames[0]) == len(frames[1])
+    assert frames[0].astype(str).equals(frames[1].astype(str))

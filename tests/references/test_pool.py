@@ -192,3 +192,27 @@ def test_default_jobs_follow_the_affinity() -> None:
 
     with ReferencePool() as pool:
         assert pool.jobs == len(os.sched_getaffinity(0))
+
+
+def test_threads_waiting_on_the_same_key_all_get_the_result() -> None:
+    """Two runner threads scoring one case wait on one future; the files it left are read once."""
+    x = np.array([[0.0, -1e9, 3.0, 2.0]], dtype=np.float32)
+    expected = references.softmax(x).hi
+    with ReferencePool(jobs=1) as pool:
+        for attempt in range(5):
+            key = f"same-{attempt}"
+            pool.submit(key, "softmax", [x], {})
+            got: list[object] = []
+
+            def wait(key: str = key, got: list[object] = got) -> None:
+                got.append(pool.result(key))
+
+            threads = [threading.Thread(target=wait) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(got) == 4
+            for result in got:
+                assert isinstance(result, references.ReferenceResult)
+                assert np.array_equal(result.hi, expected)
