@@ -6,8 +6,8 @@
 #
 # Meant for a machine that has only torch, jax, numpy, mpmath, pandas, pytest and
 # pytest-benchmark and no network: softmax-bench runs from this checkout (PYTHONPATH), and the
-# two wheels the reference engine needs beyond those (gmpy2, numpy-quaddtype) are installed from
-# ./.whl when they are missing (see docs/gpu.md for fetching them). DEVICE=cpu runs the same
+# three wheels the reference engine needs beyond those (gmpy2, numpy-quaddtype, python-flint)
+# are installed from ./.whl when they are missing (see docs/gpu.md for fetching them). DEVICE=cpu runs the same
 # script on a CPU, as its test does; JOBS sets the accuracy run's parallel workers; STAGES
 # (default "accuracy throughput") picks the runs.
 set -euo pipefail
@@ -21,9 +21,9 @@ py=${PYTHON:-python3}
 device=${DEVICE:-cuda}
 jobs=${JOBS:-8}
 
-if ! "$py" -c "import gmpy2, numpy_quaddtype" 2>/dev/null; then
+if ! "$py" -c "import gmpy2, numpy_quaddtype, flint" 2>/dev/null; then
     if ! compgen -G ".whl/*.whl" >/dev/null; then
-        echo "gpu-suite: gmpy2 and numpy-quaddtype are missing and there are no wheels in" \
+        echo "gpu-suite: gmpy2, numpy-quaddtype or python-flint is missing and there are no wheels in" \
              "$root/.whl (docs/gpu.md says how to fetch them)" >&2
         exit 2
     fi
