@@ -87,6 +87,9 @@ VERDICT_LIST: tuple[Verdict, ...] = (
             "the output has the wrong shape"),
     Verdict("error", True,
             "raised an exception on an input that has an answer"),
+    Verdict("device_assert", True,
+            "a device error that kills or poisons the process (e.g. a CUDA device-side "
+            "assert), even where raising is accepted"),
     Verdict("timeout", True,
             "did not finish within the time limit"),
     Verdict("crash", True,
@@ -108,6 +111,60 @@ NOT_RUN_TEXT: MappingProxyType[str, str] = MappingProxyType({
 
 ACCURACY_CLASSES: tuple[str, ...] = ("correctly_rounded", "faithful", "within_bound",
                                      "outside_bound")
+
+
+# -- severity: how bad a record's outcome is, mildest first -----------------------------------
+@dataclass(frozen=True)
+class Severity:
+    """One rung of the severity ladder: its name and the words a report shows for it."""
+
+    name: str
+    text: str
+
+
+SEVERITY_LIST: tuple[Severity, ...] = (
+    Severity("none", "no defect: a pass, or another documented convention"),
+    Severity("minor", "a small excess over an ULP limit (at most 4 times it), or subnormal "
+                      "results flushed to 0"),
+    Severity("major", "far over an ULP limit, a lost value (0 or the wrong sign where the "
+                      "answer is a normal number), or an exception where a value was expected"),
+    Severity("critical", "NaN or an infinity where the answer is finite, a value where it is "
+                         "NaN, a number for a row that has none, the wrong shape, a crash, a "
+                         "hang, or a device error that poisons the process"),
+)
+SEVERITIES: tuple[str, ...] = tuple(s.name for s in SEVERITY_LIST)
+SEVERITY_RANK: MappingProxyType[str, int] = MappingProxyType(
+    {s: i for i, s in enumerate(SEVERITIES)})
+SEVERITY_TEXT: MappingProxyType[str, str] = MappingProxyType(
+    {s.name: s.text for s in SEVERITY_LIST})
+NO_SEVERITY, MINOR, MAJOR, CRITICAL = SEVERITIES
+# ``inaccurate`` is minor while its limit_ratio is at most this, major above (docs/scoring.md).
+MINOR_LIMIT_FACTOR = 4.0
+# The severity of each verdict; ``inaccurate`` is the one that depends on how far over.
+VERDICT_SEVERITY: MappingProxyType[str, str] = MappingProxyType({
+    "pass": NO_SEVERITY, "convention_differs": NO_SEVERITY, "flushes_subnormals": MINOR,
+    "inaccurate": MAJOR, "silently_finite": CRITICAL, "inf_where_finite": CRITICAL,
+    "finite_where_nan": CRITICAL, "nan_where_finite": CRITICAL, "wrong_shape": CRITICAL,
+    "error": MAJOR, "device_assert": CRITICAL, "timeout": CRITICAL, "crash": CRITICAL,
+})
+
+
+def severity_of(verdict: str | None, limit_ratio: float | None = None, *,
+                lost_value: bool = False) -> str | None:
+    """The severity of a verdict: ``inaccurate`` is minor when it is at most
+    ``MINOR_LIMIT_FACTOR`` times over its limit and lost no value, major otherwise; every other
+    verdict has one severity. None for a task that did not run (or an unknown verdict)."""
+    if verdict is None or verdict not in VERDICT_SEVERITY:
+        return None
+    if verdict == "inaccurate":
+        small = (limit_ratio is not None and limit_ratio == limit_ratio
+                 and limit_ratio <= MINOR_LIMIT_FACTOR)
+        return MINOR if small and not lost_value else MAJOR
+    return VERDICT_SEVERITY[verdict]
+
+
+# -- which rows decided a verdict (padded cases) ----------------------------------------------
+DECIDED_BY: tuple[str, ...] = ("special", "padding", "none")
 
 # -- case families that are not inputs ----------------------------------------------------------
 THROUGHPUT_FAMILY = "throughput"  # the case family of every timing record

@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from harness import store as results
-from harness.vocabulary import FAILURE_VERDICTS, NOT_RUN_VERDICTS, THROUGHPUT_FAMILY, VERDICT_RANK
+from harness.vocabulary import (
+    FAILURE_VERDICTS,
+    NOT_RUN_VERDICTS,
+    SEVERITY_RANK,
+    THROUGHPUT_FAMILY,
+    VERDICT_RANK,
+)
 
 __all__ = [
     "THROUGHPUT_FAMILY",
@@ -44,7 +50,9 @@ KEEP = ("implementation", "framework", "op", "pass", "device", "dtype", "case", 
         "convention", "convention_reference", "score_message", "run_id", "peak_bytes_method",
         "synthetic", "median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "gbps", "copy_gbps",
         "device_copy_gbps", "roofline_fraction", "framework_roofline_fraction", "peak_bytes",
-        "bytes_moved", "first_call_s", "rounds", "iterations", "threads")
+        "bytes_moved", "first_call_s", "rounds", "iterations", "threads", "severity",
+        "norm_ulp", "norm_ratio", "componentwise", "normwise", "decided_by", "special_verdict",
+        "special_severity", "max_ulp_nonzero", "zero_abs_err")
 CE_OPS = ("sparse_softmax_cross_entropy", "softmax_cross_entropy")
 # Timing fields the timing runner writes besides results.TIMING_FIELDS (numbers, or absent).
 TIMING_NUMBERS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "gbps", "copy_gbps",
@@ -220,7 +228,8 @@ def _impls(runs: Iterable[RunInfo], records: pd.DataFrame) -> dict[str, ImplInfo
 def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     """The columns the pages use, as plain numpy columns (fast to filter), plus ``outcome``
     (the verdict, or the status where there is none), its ``rank`` (vocabulary.VERDICTS order,
-    -1 when not ranked), ``fails`` and ``ran``."""
+    -1 when not ranked), ``fails``, ``ran`` and ``sev_rank`` (the stored severity's rank on
+    vocabulary.SEVERITIES, -1 when none)."""
     out = pd.DataFrame(index=frame.index)
     for name in KEEP:
         if name in frame.columns:
@@ -241,6 +250,7 @@ def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     out["rank"] = outcome.map(lambda v: VERDICT_RANK.get(v, -1)).astype(int)
     out["fails"] = outcome.isin(sorted(FAILURE_VERDICTS)).astype(bool)
     out["ran"] = (~out["status"].isin(NOT_RUN)).astype(bool)
+    out["sev_rank"] = out["severity"].map(lambda v: SEVERITY_RANK.get(v, -1)).astype(int)
     return out
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from harness import arrays_io, scoring
 from harness.engine.core import Unit
-from harness.engine.local import Session
+from harness.engine.local import Session, is_sticky
 from harness.errors import ConfigError
 from harness.messages import AccuracyTask, Catalog, ImplInfo, Reply
 from harness.ops import OPS
@@ -177,9 +177,10 @@ class AccuracyPlanner:
             out_path.unlink(missing_ok=True)
             return {"status": OK, **self._score(task, actual, None)}
         if reply.status == ERROR:
-            # an exception can be the expected behaviour (labels out of range, conventions)
+            # an exception can be the expected behaviour (labels out of range, conventions),
+            # but not a device error that poisons the process (a CUDA device-side assert)
             return {"status": ERROR, "message": reply.message,
-                    **self._score(task, None, reply.message)}
+                    **self._score(task, None, reply.message, device_error=is_sticky(reply))}
         return {"status": reply.status, "message": reply.message, "verdict": reply.status}
 
     def run_meta(self) -> dict[str, Any]:
@@ -221,14 +222,14 @@ class AccuracyPlanner:
         with self._lock:
             return self._inputs.setdefault(key, path)
 
-    def _score(self, task: Task, actual: np.ndarray | None, raised: str | None
-               ) -> dict[str, Any]:
+    def _score(self, task: Task, actual: np.ndarray | None, raised: str | None,
+               device_error: bool = False) -> dict[str, Any]:
         case = task.case
         return scoring.score_outcome(
             op=case.op, pass_=task.pass_, dtype=case.dtype, actual=actual,
             reference=self.references.get(case, task.pass_), inputs=case.inputs,
             case_status=case.status_for(task.pass_), family=case.family, raised=raised,
-            cotangent=case.cotangent)
+            cotangent=case.cotangent, own_rows=case.own_rows, device_error=device_error)
 
 
 def _families(tasks: list[Task]) -> dict[str, dict[str, Any]]:

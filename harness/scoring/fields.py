@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.vocabulary import ACCURACY_CLASSES, VERDICT_INFO
+from harness.vocabulary import ACCURACY_CLASSES, VERDICT_INFO, severity_of
 from references.formats import Format
 
 F64 = npt.NDArray[np.float64]
@@ -31,6 +31,7 @@ FINITE_WHERE_NAN = _verdict("finite_where_nan")
 NAN_WHERE_FINITE = _verdict("nan_where_finite")
 WRONG_SHAPE = _verdict("wrong_shape")
 ERROR = _verdict("error")
+DEVICE_ASSERT = _verdict("device_assert")
 
 # The accuracy ladder of docs/numerics.md §9, mildest first.
 CORRECTLY_ROUNDED, FAITHFUL, WITHIN_BOUND, OUTSIDE_BOUND = ACCURACY_CLASSES
@@ -41,14 +42,39 @@ METRIC_FIELDS: tuple[str, ...] = (
     "bound_ratio_f32acc", "limit_ratio", "ulp_limit", "sum_err_ulp", "grad_row_sum", "counts",
     "n_scored", "worst_index", "worst_row", "expected", "exact", "got", "output_dtype",
     "convention", "convention_reference", "follows_convention", "score_message",
+    # the two standards, the severity and the rows that decided (docs/scoring.md §2, §8)
+    "severity", "norm_ulp", "norm_ratio", "componentwise", "normwise", "decided_by",
+    "special_verdict", "special_severity", "max_ulp_nonzero", "zero_abs_err",
 )
 
 
 def empty_fields(**extra: Any) -> dict[str, Any]:
-    """Every metric field, None (``counts`` empty), updated with ``extra``."""
+    """Every metric field, None (``counts`` empty), updated with ``extra``; where ``extra``
+    gives a verdict, the severity and the two standards follow from it (``finish``)."""
     fields: dict[str, Any] = dict.fromkeys(METRIC_FIELDS)
     fields["counts"] = {}
+    fields["decided_by"] = "none"
     fields.update(extra)
+    if fields.get("verdict") is not None:
+        finish(fields)
+    return fields
+
+
+# Verdicts whose only defect is accuracy: the normwise standard can still hold for them.
+_ACCURACY_ONLY = frozenset({"pass", "convention_differs", "flushes_subnormals", "inaccurate"})
+
+
+def finish(fields: dict[str, Any], *, lost_value: bool = False) -> dict[str, Any]:
+    """Fill ``severity``, ``componentwise`` and ``normwise`` from the verdict (and
+    ``limit_ratio``, ``norm_ratio``); ``lost_value``: some element lost a normal value."""
+    verdict = fields.get("verdict")
+    fields["severity"] = severity_of(verdict, fields.get("limit_ratio"), lost_value=lost_value)
+    if verdict is None or verdict not in VERDICT_INFO:
+        return fields
+    fields["componentwise"] = not VERDICT_INFO[verdict].failure
+    ratio = fields.get("norm_ratio")
+    fields["normwise"] = verdict in _ACCURACY_ONLY and (
+        verdict in ("pass", "convention_differs") if ratio is None else ratio <= 1.0)
     return fields
 
 

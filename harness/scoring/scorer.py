@@ -41,6 +41,7 @@ from harness.scoring.fields import (
     WITHIN_BOUND,
     WRONG_SHAPE,
     empty_fields,
+    finish,
     json_float,
     num_text,
     row_list,
@@ -52,9 +53,11 @@ from harness.vocabulary import (
     LOGSUMEXP,
     PER_ROW_OUTPUT_OPS,
     SCORED,
+    SEVERITY_RANK,
     SOFTMAX,
     TORCH_CE,
     VERDICT_RANK,
+    severity_of,
 )
 from references import metrics
 from references.formats import Format, format_of, ulp
@@ -69,12 +72,16 @@ _WORST_ROW_MAX = 4096  # longer rows are reproduced from the case id, not stored
 
 def score(*, op: str, pass_: str, dtype: str, actual: Array, reference: ReferenceResult | None,
           inputs: Mapping[str, Array], case_status: str, family: str,
-          cotangent: Array | None = None) -> dict[str, Any]:
+          cotangent: Array | None = None, own_rows: int | None = None) -> dict[str, Any]:
     """The metric fields of one results record (``METRIC_FIELDS``), JSON-serialisable.
 
     ``inputs`` holds the case's dtype-rounded arrays (``x``; ``labels`` dense; ``targets``
     indices); the backward cotangent comes as ``cotangent`` or ``inputs["cotangent"]``.
     ``reference`` may be ``None`` only where none exists (error_expected cases).
+    ``own_rows``: the case was padded (``harness.planning.cases.pad_rows``); its first
+    ``own_rows`` logit rows are the family's and the rest are N(0, 1) padding. The record then
+    says which rows decided the verdict (``decided_by``) and the verdict of the family's own
+    rows alone (``special_verdict``, ``special_severity``).
     """
     fmt = format_of(dtype)
     status = case_status
@@ -109,19 +116,44 @@ def score(*, op: str, pass_: str, dtype: str, actual: Array, reference: Referenc
         fields.update(convention=convention.did, convention_reference=convention.reference,
                       follows_convention=convention.follows)
 
-    verdict = PASS
+    verdict, lost = PASS, False
     decider: tuple[int, ...] | None = None
     if reference is not None and scope.any():
-        verdict, decider = _score_accuracy(op, pass_, fmt, y, reference, inputs, cotangent,
-                                           scope.reshape(y.shape), rows, fields)
-    if convention is not None and convention.verdict != PASS:
-        if VERDICT_RANK[convention.verdict] > VERDICT_RANK[verdict]:
-            verdict = convention.verdict
-            decider = (tuple(int(i) for i in np.unravel_index(convention.first_element, y.shape))
-                       if y.ndim else ())
+        verdict, decider, lost = _score_accuracy(op, pass_, fmt, y, reference, inputs,
+                                                 cotangent, scope.reshape(y.shape), rows, view,
+                                                 fields)
+    conv_verdict = PASS if convention is None else convention.verdict
+    if VERDICT_RANK[conv_verdict] > VERDICT_RANK[verdict]:
+        assert convention is not None
+        verdict = conv_verdict
+        decider = (tuple(int(i) for i in np.unravel_index(convention.first_element, y.shape))
+                   if y.ndim else ())
     if decider is not None and y.size:
         _describe_worst(fields, decider, y, reference, rows, view, fmt)
     fields["verdict"] = verdict
+    finish(fields, lost_value=lost)
+    padded = own_rows is not None and 0 <= own_rows < rows.x.shape[0]
+    if padded and view[0] == rows.x.shape[0]:
+        # the family's own rows alone: the padding rows leave the scope
+        own = np.arange(view[0]) < int(own_rows or 0)
+        own_scope = scope & np.broadcast_to(own[:, None] if len(view) == 2 else own, view)
+        own_verdict, own_lost, scratch = PASS, False, empty_fields()
+        if reference is not None and own_scope.any():
+            own_verdict, _, own_lost = _score_accuracy(
+                op, pass_, fmt, y, reference, inputs, cotangent, own_scope.reshape(y.shape),
+                rows, view, scratch)
+        if VERDICT_RANK[conv_verdict] > VERDICT_RANK[own_verdict]:
+            own_verdict = conv_verdict
+        fields["special_verdict"] = own_verdict
+        fields["special_severity"] = severity_of(own_verdict, scratch.get("limit_ratio"),
+                                                 lost_value=own_lost)
+        worse = VERDICT_RANK[verdict] > VERDICT_RANK[own_verdict] or (
+            verdict == own_verdict and SEVERITY_RANK.get(fields["severity"], 0)
+            > SEVERITY_RANK.get(fields["special_severity"], 0))
+        fields["decided_by"] = "padding" if worse else "special"
+    elif padded:  # a reduced output: its rows cannot be told apart, the case owns it all
+        fields.update(decided_by="special", special_verdict=verdict,
+                      special_severity=fields["severity"])
     return fields
 
 
@@ -143,9 +175,10 @@ def _judgeable(actual: Array) -> Array:
 
 def _score_accuracy(op: str, pass_: str, fmt: Format, y: Array, reference: ReferenceResult,
                     inputs: Mapping[str, Array], cotangent: Array | None,
-                    scope: npt.NDArray[np.bool_], rows: Rows, fields: dict[str, Any]
-                    ) -> tuple[str, tuple[int, ...] | None]:
-    """Fill the accuracy fields over the elements in ``scope``; return (verdict, deciding index)."""
+                    scope: npt.NDArray[np.bool_], rows: Rows, view: tuple[int, ...],
+                    fields: dict[str, Any]) -> tuple[str, tuple[int, ...] | None, bool]:
+    """Fill the accuracy fields over the elements in ``scope``; return (verdict, deciding
+    index, whether a value was lost: 0 or the wrong sign where the exact value is normal)."""
     err = metrics.ulp_error(y, reference, fmt.dtype)
     # (reshaped: a 0-d reference may hand back its rounded value as shape (1,))
     zhat = np.asarray(reference.rounded(fmt.dtype)).astype(np.float64).reshape(y.shape)
@@ -161,14 +194,18 @@ def _score_accuracy(op: str, pass_: str, fmt: Format, y: Array, reference: Refer
     classes = np.where(near, "", classes)
     numeric = numeric | near
     ulps = np.where(near, to_zero, ulps)
+    classes = _lost_not_flushed(classes, hi, y, view)
+    wider = (classes == metrics.ZERO_FOR_NONZERO) & ~numeric  # normal in the output dtype
+    numeric = numeric | wider
+    ulps = np.where(wider, to_zero, ulps)
     names, counts = np.unique(classes[classes != ""], return_counts=True)
     count = {str(nm): int(c) for nm, c in zip(names, counts)}
     fields["counts"] = count
     fields["n_scored"] = int(numeric.sum())
 
     unit = ulp(zhat, fmt)
-    abs_err = ulps * unit
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # ulps of a huge error times a large ulp: inf, not a warning
+        abs_err = ulps * unit
         ratio_limit = ulps / lim.limit
         rel = np.where(numeric & (hi != 0), abs_err / np.abs(hi), np.nan)
         bound = abs_err / lim.allowance
@@ -188,7 +225,12 @@ def _score_accuracy(op: str, pass_: str, fmt: Format, y: Array, reference: Refer
         if bound32 is not None and np.isfinite(bound32).any():
             fields["bound_ratio_f32acc"] = json_float(np.nanmax(bound32))
         fields["accuracy_class"] = _accuracy_class(fields["max_ulp"], fields["bound_ratio"])
+        _normwise(fmt, y, hi, zhat, ulps, abs_err, numeric, lim.limit, view, fields)
     _invariants(op, pass_, fmt, y, zhat, scope, rows, inputs, cotangent, fields)
+    y64 = y.astype(np.float64)
+    # a lost sign: a nonzero value of the wrong sign where the exact value is a normal number
+    lost_sign = (numeric & (y64 != 0) & (np.abs(zhat) >= fmt.min_normal)
+                 & (np.signbit(y64) != np.signbit(zhat)))
 
     def first(cls: str) -> tuple[int, ...]:
         return tuple(int(i) for i in np.argwhere(classes == cls)[0])
@@ -199,30 +241,99 @@ def _score_accuracy(op: str, pass_: str, fmt: Format, y: Array, reference: Refer
                          (metrics.SPURIOUS_OVERFLOW, INF_WHERE_FINITE)):
         if count.get(cls):
             fields["score_message"] = f"{count[cls]} element(s) {cls.replace('_', ' ')}"
-            return verdict, first(cls)
+            return verdict, first(cls), False
     over = numeric & (ratio_limit > 1)
     # A 0 for a normal value is a lost tail unless the model shows that cancellation in the
     # formula itself allows it (e.g. g_j ~ <g, p> in a softmax VJP); the generic envelope
     # cannot tell, so there it always counts.
     lost = (classes == metrics.ZERO_FOR_NONZERO) & (over | (not lim.modelled))
+    lost_value = bool(lost.any() or (lost_sign & over).any())
     if over.any() or lost.any():
         if over.any():
             idx = tuple(int(i) for i in np.unravel_index(
                 int(np.nanargmax(np.where(over, ratio_limit, np.nan))), y.shape))
             fields["score_message"] = (f"{int(over.sum())} element(s) above the ulp limit; worst "
-                                       f"{ulps[idx]:.4g} ulp > limit {lim.limit[idx]:.4g}")
-            return INACCURATE, idx
+                                       f"{ulps[idx]:.4g} ulp > limit {lim.limit[idx]:.4g}"
+                                       + (f"; {int(lost.sum())} lost value(s): 0 where a normal "
+                                          "value is exact" if lost.any() else "")
+                                       + (f"; {int((lost_sign & over).sum())} of the wrong sign"
+                                          if (lost_sign & over).any() else ""))
+            return INACCURATE, idx, lost_value
         fields["score_message"] = (f"{int(lost.sum())} element(s) 0 where a normal value is "
-                                   "exact (lost tail)")
-        return INACCURATE, tuple(int(i) for i in np.argwhere(lost)[0])
+                                   "exact (lost value)")
+        return INACCURATE, tuple(int(i) for i in np.argwhere(lost)[0]), True
     if count.get(metrics.FLUSHED_SUBNORMAL):
         fields["score_message"] = (f"{count[metrics.FLUSHED_SUBNORMAL]} subnormal result(s) "
                                    "flushed to zero")
-        return FLUSHES_SUBNORMALS, first(metrics.FLUSHED_SUBNORMAL)
+        return FLUSHES_SUBNORMALS, first(metrics.FLUSHED_SUBNORMAL), False
     if numeric.any():
         return PASS, tuple(int(i) for i in np.unravel_index(
-            int(np.nanargmax(ulps)), y.shape))
-    return PASS, None
+            int(np.nanargmax(ulps)), y.shape)), False
+    return PASS, None, False
+
+
+# The count of 0s for subnormal exact values in a row that also lost a normal value: part of a
+# lost tail, not a flush (scored as what they are: they do not enter the ULP statistics).
+LOST_SUBNORMAL = "lost_subnormal"
+
+
+def _lost_not_flushed(classes: Array, hi: F64, y: Array, view: tuple[int, ...]) -> Array:
+    """``flushed_subnormal`` only where the exact value is subnormal in the *output* dtype and
+    the row lost no normal value (docs/scoring.md §5.5). A 0 for a value that is normal in a
+    wider output dtype is a lost value (``zero_for_nonzero``); 0s for subnormals in a row that
+    also returned 0 for a normal value are the tail of that loss (``lost_subnormal``)."""
+    flushed = classes == metrics.FLUSHED_SUBNORMAL
+    if not flushed.any():
+        return classes
+    out = np.array(classes, copy=True)
+    try:
+        out_fmt = format_of(y.dtype)
+    except TypeError:
+        out_fmt = None
+    if out_fmt is not None:
+        normal_out = flushed & (np.abs(hi.reshape(classes.shape)) >= out_fmt.min_normal)
+        out[normal_out] = metrics.ZERO_FOR_NONZERO
+        flushed = flushed & ~normal_out
+    k = view[1] if len(view) == 2 else 1
+    if k > 1 and flushed.size == view[0] * k:
+        lost_row = np.any((out == metrics.ZERO_FOR_NONZERO).reshape(view[0], k), axis=1)
+        in_lost = np.broadcast_to(lost_row[:, None], (view[0], k)).reshape(classes.shape)
+        out[flushed & in_lost] = LOST_SUBNORMAL
+    return out
+
+
+def _normwise(fmt: Format, y: Array, hi: F64, zhat: F64, ulps: F64, abs_err: F64,
+              numeric: npt.NDArray[np.bool_], limit: F64, view: tuple[int, ...],
+              fields: dict[str, Any]) -> None:
+    """The normwise standard and the zero-exact display fields.
+
+    ``norm_ulp``: max over rows of (largest absolute error in the row) / ulp(the row's largest
+    exact magnitude); ``norm_ratio``: the same divided by the ULP limit at that largest
+    element (≤ 1: normwise accurate). ``max_ulp_nonzero``: the largest ULP error over the
+    elements whose exact value is not 0; ``zero_abs_err``: the largest |error| where the exact
+    value is 0, in units of the dtype's smallest normal number."""
+    n, k = (view[0], view[1]) if len(view) == 2 else (view[0] if view else 1, 1)
+    if numeric.size != n * k:
+        return
+    with np.errstate(all="ignore"):
+        err2 = np.where(numeric, abs_err, -np.inf).reshape(n, k)
+        mag2 = np.where(np.isfinite(zhat), np.abs(zhat), -np.inf).reshape(n, k)
+        has = numeric.reshape(n, k).any(axis=1) & np.isfinite(mag2).any(axis=1)
+        if has.any():
+            at = np.argmax(mag2, axis=1)
+            scale = np.take_along_axis(mag2, at[:, None], axis=1)[:, 0]
+            row_lim = np.take_along_axis(limit.reshape(n, k), at[:, None], axis=1)[:, 0]
+            row_err = err2.max(axis=1)
+            norm = np.where(has, row_err / ulp(np.where(has, scale, 0.0), fmt), np.nan)
+            fields["norm_ulp"] = json_float(np.nanmax(norm))
+            fields["norm_ratio"] = json_float(np.nanmax(norm / row_lim))
+        exact_zero = numeric & (hi.reshape(numeric.shape) == 0)
+        nonzero = numeric & ~exact_zero
+        if nonzero.any():
+            fields["max_ulp_nonzero"] = json_float(np.max(ulps[nonzero]))
+        if exact_zero.any():
+            fields["zero_abs_err"] = json_float(
+                np.max(np.abs(y.astype(np.float64)[exact_zero])) / fmt.min_normal)
 
 
 def _accuracy_class(max_ulp: float | None, bound_ratio: float | None) -> str | None:
@@ -293,15 +404,23 @@ def _describe_worst(fields: dict[str, Any], index: tuple[int, ...], y: Array,
 def score_outcome(*, op: str, pass_: str, dtype: str, actual: Array | None,
                   reference: ReferenceResult | BaseException | None,
                   inputs: Mapping[str, Array], case_status: str, family: str,
-                  raised: str | None = None, cotangent: Array | None = None) -> dict[str, Any]:
+                  raised: str | None = None, cotangent: Array | None = None,
+                  own_rows: int | None = None, device_error: bool = False) -> dict[str, Any]:
     """``score`` or ``score_exception`` for whatever the worker came back with.
 
     ``reference`` may be the exception the reference itself raised (no exact value exists, e.g.
-    labels out of range); a scored case then gets verdict ``error`` naming it.
+    labels out of range); a scored case then gets verdict ``error`` naming it. ``own_rows``:
+    see ``score``; ``device_error``: the exception ``raised`` is a process-poisoning device
+    error (verdict ``device_assert``, see ``score_exception``).
     """
     if raised is not None or actual is None:
-        return score_exception(op=op, pass_=pass_, dtype=dtype, raised=raised or "no output",
-                               case_status=case_status, family=family)
+        out = score_exception(op=op, pass_=pass_, dtype=dtype, raised=raised or "no output",
+                              case_status=case_status, family=family,
+                              device_error=device_error)
+        if own_rows is not None:
+            out.update(decided_by="special", special_verdict=out["verdict"],
+                       special_severity=out["severity"])
+        return out
     status = case_status
     if isinstance(reference, BaseException):
         if status == SCORED:
@@ -310,4 +429,5 @@ def score_outcome(*, op: str, pass_: str, dtype: str, actual: Array | None,
                                                               f"{reference}")
         reference = None
     return score(op=op, pass_=pass_, dtype=dtype, actual=actual, reference=reference,
-                 inputs=inputs, case_status=case_status, family=family, cotangent=cotangent)
+                 inputs=inputs, case_status=case_status, family=family, cotangent=cotangent,
+                 own_rows=own_rows)

@@ -15,6 +15,17 @@ Version 2 (this one), against version 1:
   ``{device: GB/s}``. Version 1 wrote ``roofline_fraction`` as the share of the framework's own
   copy.
 
+Version 3, against version 2 (docs/scoring.md):
+
+- every record that ran has ``severity`` (none < minor < major < critical); accuracy records
+  have the two standards, ``norm_ulp``/``norm_ratio`` beside ``max_ulp``/``limit_ratio`` and
+  the booleans ``componentwise``/``normwise``; ``decided_by`` (``special``, ``padding`` or
+  ``none``) and, on padded cases, ``special_verdict``/``special_severity``; the display fields
+  ``max_ulp_nonzero`` and ``zero_abs_err`` for elements whose exact value is 0;
+- the verdict ``device_assert`` exists (a device error that poisons the process); 0s for
+  subnormals in a row that lost normal values count as ``lost_subnormal``, not
+  ``flushed_subnormal``.
+
 A run directory written by an earlier version still loads: ``upgrade_run``, ``upgrade_record``
 and ``upgrade_records`` bring what is read up to this version in memory; nothing on disk is
 rewritten. The upgrade of a version-1 run:
@@ -30,6 +41,18 @@ rewritten. The upgrade of a version-1 run:
   record that lacks the key ``device_copy_gbps``: all of a version-1 run's, and those of a
   version-2 run written before the engine stored it. ``end.device_copy_gbps`` stays absent
   (``upgrade_run`` does not see the records); the records carry the same numbers.
+
+The upgrade of a version-1 or version-2 record to version 3 derives what the record determines:
+``severity`` from the verdict and ``limit_ratio`` (an ``inaccurate`` whose ``score_message``
+names a lost tail is major), ``componentwise`` from the verdict, and ``decided_by = "none"``
+for an accuracy record whose case id has no ``rows=`` (no padding). It cannot derive, and
+leaves absent (null when loaded): ``norm_ulp``, ``norm_ratio``, ``normwise``,
+``max_ulp_nonzero``, ``zero_abs_err`` (they need the output), ``decided_by``,
+``special_verdict`` and ``special_severity`` of padded cases (which rows decided is not
+stored), a lost sign within 4 times the limit (read as minor), the ``device_assert`` verdict
+(a process-poisoning error on a case where raising is accepted stays ``pass``, severity none)
+and the split of old ``flushed_subnormal`` counts into ``lost_subnormal``. Rescoring a run
+re-judges those.
 """
 
 from __future__ import annotations
@@ -39,10 +62,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.vocabulary import ERROR_EXPECTED, OK, STATUSES, THROUGHPUT_FAMILY
+from harness.vocabulary import (
+    ERROR_EXPECTED,
+    OK,
+    STATUSES,
+    THROUGHPUT_FAMILY,
+    VERDICT_INFO,
+    severity_of,
+)
 
-SCHEMA_VERSION = 2
-SUPPORTED_SCHEMA_VERSIONS = frozenset({1, SCHEMA_VERSION})
+SCHEMA_VERSION = 3
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1, 2, SCHEMA_VERSION})
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
 FSYNC_INTERVAL_S = 1.0  # results.jsonl is fsynced at least this often while records arrive
@@ -97,6 +127,25 @@ FIELDS: tuple[Field, ...] = (
     Field("convention_reference", "str", "what the reference does there"),
     Field("follows_convention", "bool", "the reference's convention or a listed alternative"),
     Field("score_message", "str", "why the verdict is what it is"),
+    Field("severity", "str", "none, minor, major or critical (docs/scoring.md §2): how bad the "
+          "outcome is; null for a task that did not run"),
+    Field("norm_ulp", "float", "max over rows of the largest error in the row in ulps of the "
+          "row's largest exact magnitude (the normwise standard)"),
+    Field("norm_ratio", "float", "norm_ulp over the ULP limit at the row's largest element "
+          "(<= 1: normwise accurate)"),
+    Field("componentwise", "bool", "meets the componentwise standard: the verdict is not a "
+          "failure"),
+    Field("normwise", "bool", "meets the normwise standard: special values right and "
+          "norm_ratio <= 1"),
+    Field("decided_by", "str", "which rows decided the verdict of a padded case: special (the "
+          "family's own rows) or padding (the N(0,1) rows); none: the case has no padding"),
+    Field("special_verdict", "str", "padded cases: the verdict of the family's own rows alone"),
+    Field("special_severity", "str", "padded cases: the severity of the family's own rows "
+          "alone"),
+    Field("max_ulp_nonzero", "float", "largest ULP error over the elements whose exact value "
+          "is not 0 (what tables show)"),
+    Field("zero_abs_err", "float", "largest |error| where the exact value is 0, in units of "
+          "the dtype's smallest normal number (max_ulp counts these in subnormal spacings)"),
     # timing (harness.worker.timing, docs/throughput.md; null on accuracy records)
     Field("median_s", "float", "median time per call"),
     Field("iqr_s", "float", "interquartile range of the time per call"),
@@ -179,7 +228,26 @@ def upgrade_record(record: Mapping[str, Any], version: int) -> dict[str, Any]:
     out = dict(record)
     if version < 2 and out.get("case_status") == "error-expected":
         out["case_status"] = ERROR_EXPECTED
+    if version < 3 and "severity" not in out:
+        _derive_severity(out)
     return out
+
+
+def _derive_severity(record: dict[str, Any]) -> None:
+    """The version-3 fields that a version-1/2 record determines (module docstring)."""
+    verdict = record.get("verdict")
+    ratio = record.get("limit_ratio")
+    ratio = float(ratio) if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) \
+        else None
+    message = str(record.get("score_message") or "")
+    lost = "lost tail" in message or "lost value" in message
+    record["severity"] = severity_of(verdict if isinstance(verdict, str) else None, ratio,
+                                     lost_value=lost)
+    if isinstance(verdict, str) and verdict in VERDICT_INFO:
+        record["componentwise"] = not VERDICT_INFO[verdict].failure
+    if record.get("case_family") != THROUGHPUT_FAMILY and record.get("status") in (
+            OK, "error") and "rows=" not in str(record.get("case") or ""):
+        record["decided_by"] = "none"
 
 
 def _positive(value: Any) -> float | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from harness.vocabulary import VERDICTS
+from harness.vocabulary import SEVERITY_RANK, VERDICTS
 from reports import charts, fmt
 from reports.data import ReportData
 from reports.pages import Page
@@ -18,6 +18,7 @@ from reports.pages.common import (
     num_cell,
     op_key,
     pass_key,
+    severity_cell,
     winners_grids_of,
 )
 from reports.summaries import leaderboard, winners
@@ -28,10 +29,24 @@ __all__ = ["WinnersGrid", "build", "winners_grids"]
 LEADER_COLUMNS = (
     Column("implementation"),
     Column("framework"),
+    Column("worst severity", numeric=True,
+           title="the worst severity over the cases: none < minor < major < critical "
+                 "(docs/scoring.md §2)"),
+    Column("componentwise", numeric=True, best="max", all_rows=True,
+           title="cases that meet the componentwise standard (every element within its ULP "
+                 "limit, special values right) of the cases"),
+    Column("normwise", numeric=True, best="max", all_rows=True,
+           title="cases that meet the normwise standard (error within the limit in ulps of "
+                 "the row's largest exact magnitude, special values right) of the cases that "
+                 "record it"),
     Column("cases", numeric=True, title="scored cases that ran"),
     Column("failing", numeric=True, best="min", all_rows=True,
            title="records whose verdict is a failure (docs/scoring.md)"),
-    Column("max ulp", numeric=True, best="min", title="largest ULP error over the cases"),
+    Column("max ulp", numeric=True, best="min",
+           title="largest ULP error over the cases, at elements whose exact value is not 0"),
+    Column("at exact 0", numeric=True,
+           title="largest |error| where the exact value is 0, in units of the dtype's "
+                 "smallest normal number (the ULP convention would read 10^30 and more)"),
     Column("p99 ulp", numeric=True, best="min",
            title="largest per-case 99th percentile of the ULP error"),
     Column("bound ratio", numeric=True, best="min",
@@ -42,13 +57,21 @@ LEADER_COLUMNS = (
 
 def leader_table(table_id: str, group: pd.DataFrame) -> Table:
     rows = []
-    ranked = group.sort_values(["failing", "max_ulp", "p99_ulp", "implementation"],
-                               na_position="last", kind="stable")
+    ranked = group.assign(_sev=group["worst_severity"].map(
+        lambda v: SEVERITY_RANK.get(v, len(SEVERITY_RANK)))).sort_values(
+        ["_sev", "failing", "max_ulp", "p99_ulp", "implementation"], na_position="last",
+        kind="stable")
     fewest = ranked["failing"].min()
     for r in ranked.itertuples(index=False):
         rows.append([impl_cell(r.implementation), Cell(str(r.framework)),
+                     severity_cell(r.worst_severity),
+                     num_cell(r.componentwise, f"{r.componentwise}/{r.cases}"),
+                     num_cell(r.normwise, f"{r.normwise}/{r.normwise_known}"
+                              if r.normwise_known else "–"),
                      num_cell(r.cases, str(r.cases)), num_cell(r.failing, str(r.failing)),
                      num_cell(r.max_ulp, fmt.ulp(r.max_ulp)),
+                     num_cell(r.zero_abs_err, fmt.number(r.zero_abs_err)
+                              if not fmt.is_missing(r.zero_abs_err) else "–"),
                      num_cell(r.p99_ulp, fmt.ulp(r.p99_ulp)),
                      num_cell(r.bound_ratio), Cell(r.worst_class or "–")])
     # the ULP columns' best is judged among the implementations with the fewest failures
@@ -60,9 +83,17 @@ def winners_grids(data: ReportData, board: pd.DataFrame | None = None) -> list[W
     board = leaderboard(data.accuracy) if board is None else board
 
     def describe(r: Any) -> tuple[str, str]:
-        return (f"{fmt.ulp(r['max_ulp'])} ulp · {r['failing']} failing",
-                f"max {fmt.ulp(r['max_ulp'])} ulp, p99 {fmt.ulp(r['p99_ulp'])} ulp, "
-                f"{r['failing']} failing of {r['cases']}")
+        severity = r["worst_severity"] or "–"
+        known = int(r["normwise_known"])
+        norm = f"{r['normwise']}/{known}" if known else "not recorded"
+        return (f"worst {severity} · componentwise {r['componentwise']}/{r['cases']} · "
+                f"normwise {norm}",
+                f"worst severity {severity}; meets the componentwise standard on "
+                f"{r['componentwise']} of {r['cases']} cases, the normwise standard on "
+                + (f"{r['normwise']} of {known}" if known else "(not recorded)")
+                + f"; max {fmt.ulp(r['max_ulp'])} ulp "
+                f"(exact values not 0), p99 {fmt.ulp(r['p99_ulp'])} ulp, {r['failing']} "
+                f"failing")
 
     return winners_grids_of(winners(board), data.platforms, describe)
 

@@ -16,6 +16,8 @@ from harness.vocabulary import (
     NOT_RUN_TEXT,
     OP_NAMES,
     PASSES,
+    SEVERITY_RANK,
+    SEVERITY_TEXT,
     VERDICT_LIST,
     VERDICT_RANK,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "num_cell",
     "op_key",
     "pass_key",
+    "severity_cell",
     "slug",
     "verdict_cell",
 ]
@@ -38,6 +41,9 @@ __all__ = [
 # What each verdict means, one line each (the vocabulary's words, mildest first, then the
 # outcomes of tasks that did not run).
 VERDICT_TEXT: dict[str, str] = {**{v.name: v.text for v in VERDICT_LIST}, **NOT_RUN_TEXT}
+# The CSS class of each severity (the verdict badges' colours).
+SEVERITY_CLASS: dict[str, str] = {"none": "v-ok", "minor": "v-note", "major": "v-warn",
+                                  "critical": "v-fail"}
 
 
 def dtype_key(dtype: Any) -> tuple[int, str]:
@@ -72,6 +78,14 @@ def num_cell(value: Any, text: str | None = None, cls: str = "") -> Cell:
     missing = fmt.is_missing(value)
     return Cell(fmt.number(value) if text is None else text,
                 None if missing else float(value), cls=cls)
+
+
+def severity_cell(severity: Any) -> Cell:
+    """A severity badge that sorts by the ladder (none < minor < major < critical)."""
+    v = None if fmt.is_missing(severity) else str(severity)
+    return Cell(v or "–", float(SEVERITY_RANK.get(v or "", -1)),
+                cls=f"verdict {SEVERITY_CLASS.get(v or '', 'v-na')}",
+                title=SEVERITY_TEXT.get(v or "", "not run"))
 
 
 def verdict_cell(verdict: Any, title: str | None = None) -> Cell:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from harness.store import environment
-from harness.vocabulary import STATUSES
+from harness.vocabulary import SEVERITIES, SEVERITY_TEXT, STATUSES
 from reports import fmt
 from reports.data import THROUGHPUT_FAMILY, ReportData, RunInfo
 from reports.pages import Page
 from reports.pages.accuracy import winners_grids
-from reports.pages.common import dtype_key, impl_cell, op_key
-from reports.pages.cross_entropy import pairs, summary_table
+from reports.pages.common import dtype_key, impl_cell, op_key, pass_key
+from reports.pages.cross_entropy import Pair, pairs, summary_table
 from reports.pages.stability import failing_specials
 from reports.pages.throughput import fastest_grids
 from reports.summaries import leaderboard, stability_cells
@@ -152,8 +153,97 @@ def _coverage(data: ReportData) -> tuple[Table, Table]:
     return coverage, Table("reasons", REASON_COLUMNS, reasons)
 
 
+def _names(items: list[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def standards_in_words(data: ReportData, board: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per platform, op, pass and dtype: which implementations meet the componentwise and the
+    normwise standard on every scored case, in a sentence each."""
+    out: list[dict[str, Any]] = []
+    if not len(board):
+        return out
+    keys = sorted({(p, o, ps, d) for p, o, ps, d in zip(board["platform"], board["op"],
+                                                        board["pass"], board["dtype"])},
+                  key=lambda k: (k[0], op_key(k[1]), pass_key(k[2]), dtype_key(k[3])))
+    for platform, op, pass_, dtype in keys:
+        g = board[(board["platform"] == platform) & (board["op"] == op)
+                  & (board["pass"] == pass_) & (board["dtype"] == dtype)]
+        comp = sorted(str(i) for i, c, n in zip(g["implementation"], g["componentwise"],
+                                                g["cases"]) if n and c == n)
+        norm = sorted(str(i) for i, c, n in zip(g["implementation"], g["normwise"],
+                                                g["normwise_known"]) if n and c == n)
+        known = int((g["normwise_known"] > 0).sum())
+        total = len(g)
+        comp_text = (f"{len(comp)} of {total} meet the componentwise standard on every case"
+                     + (f": {_names(comp)}" if comp else ""))
+        norm_text = (f"{len(norm)} of {known} meet the normwise standard on every case"
+                     + (f": {_names(norm)}" if norm else "")) if known else (
+            "the normwise standard is not recorded (a run from before schema 3)")
+        out.append({"platform": str(platform), "what": f"{op} · {pass_} · {dtype}",
+                    "text": f"{comp_text}; {norm_text}."})
+    return out
+
+
+def severity_in_words(data: ReportData) -> list[dict[str, str]]:
+    """Per platform: the worst severity of each framework over every record that ran, with
+    the verdicts and families that reach it."""
+    frame = data.accuracy[data.accuracy["ran"].to_numpy()]
+    out: list[dict[str, str]] = []
+    for platform, g in frame.groupby("platform", sort=True) if len(frame) else []:
+        parts = []
+        for framework, f in g.groupby("framework", sort=True):
+            top = int(f["sev_rank"].max())
+            if top < 0:
+                continue
+            worst = f[f["sev_rank"] == top]
+            verdicts = sorted(set(map(str, worst["outcome"])))
+            families = sorted(set(map(str, worst["case_family"])))
+            parts.append(f"{framework}: {SEVERITIES[top]}"
+                         + (f" ({', '.join(verdicts)} on {_names(families, 4)})"
+                            if top > 0 else ""))
+        if parts:
+            out.append({"platform": str(platform),
+                        "text": "worst severity per framework — " + "; ".join(parts) + "."})
+    return out
+
+
+def fused_in_words(items: list[Pair]) -> list[dict[str, str]]:
+    """Per platform and framework: "the fused cross-entropy is more stable than the composed
+    one in X of Y pairs and Z× faster (geometric mean)", with the exceptions named."""
+    grouped: dict[tuple[str, str], list[Pair]] = {}
+    for p in items:
+        grouped.setdefault((p.platform, p.framework), []).append(p)
+    out = []
+    for (platform, framework), ps in sorted(grouped.items()):
+        judged = [p for p in ps if p.accuracy_verdict != "no data"]
+        better = sum(p.accuracy_verdict == "fused" for p in judged)
+        worse = [p for p in judged if p.accuracy_verdict == "composed"]
+        ups = [p.speedup for p in ps if p.speedup is not None and p.speedup > 0]
+        text = (f"{framework}: the fused cross-entropy is more stable than the composed one in "
+                f"{better} of {len(judged)} pairs"
+                + (f" (as stable in {len(judged) - better - len(worse)}, less in {len(worse)})"
+                   if judged else ""))
+        if ups:
+            mean = math.exp(sum(math.log(u) for u in ups) / len(ups))
+            text += f" and {mean:.2f}× faster (geometric mean over {len(ups)} timed pairs)"
+        else:
+            text += "; no timings to compare speed"
+        exceptions = []
+        for p in worse:
+            only = sorted(set(p.fused_families) - set(p.composed_families))
+            exceptions.append(f"{p.fused} {p.dtype} {p.pass_}"
+                              + (f" fails {', '.join(only)}" if only else ""))
+        if exceptions:
+            text += f". Exceptions, where the composed one is more stable: {_names(exceptions, 6)}"
+        out.append({"platform": platform, "text": text + "."})
+    return out
+
+
 def build(data: ReportData) -> Page:
     board = leaderboard(data.accuracy)
+    ce_pairs = pairs(data, board)
     families = [f for f in data.adversarial_families
                 if f in set(data.accuracy["case_family"].astype(str))]
     coverage, reasons = _coverage(data)
@@ -163,7 +253,11 @@ def build(data: ReportData) -> Page:
         "accuracy_grids": winners_grids(data, board),
         "fastest_grids": fastest_grids(data),
         "specials": failing_specials(stability_cells(data.accuracy, families), families),
-        "ce_summary": summary_table("ce-summary", pairs(data, board)),
+        "ce_summary": summary_table("ce-summary", ce_pairs),
+        "standards_words": standards_in_words(data, board),
+        "severity_words": severity_in_words(data),
+        "fused_words": fused_in_words(ce_pairs),
+        "severity_legend": [(name, SEVERITY_TEXT[name]) for name in SEVERITIES],
         "runs_table": _runs_table(data),
         "environments": [_environment(run) for run in data.runs],
         "suites": sorted({run.suite for run in data.runs if run.suite}),

@@ -1,6 +1,8 @@
 """Stability: the implementation × adversarial family matrix of verdicts.
 
-Each cell shows the worst verdict and how many records failed; it opens (a ``<details>``
+Each cell shows the worst severity and verdict and how many records failed; a failure on the
+N(0, 1) rows that pad a case to a shared shape is charged to the column ``PADDING_FAMILY``, not
+to the case's family (whose cell gets the verdict of its own rows); it opens (a ``<details>``
 element, so without JavaScript too) onto the worst record per machine and dtype that did not
 pass: expected against got, and the one-line command that reproduces it.
 """
@@ -11,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.vocabulary import VERDICT_RANK
+from harness.vocabulary import SEVERITIES, SEVERITY_TEXT, VERDICT_RANK
 from reports import fmt
 from reports.data import ReportData
 from reports.pages import Page
-from reports.pages.common import VERDICT_TEXT, impl_path, op_key
+from reports.pages.common import SEVERITY_CLASS, VERDICT_TEXT, impl_path, op_key
 from reports.repro import reproduce_command
-from reports.summaries import StabilityCell, stability_cells, verdict_class
+from reports.summaries import PADDING_FAMILY, StabilityCell, stability_cells, verdict_class
 
 __all__ = ["Detail", "build", "details_of", "failing_specials"]
 
@@ -47,6 +49,9 @@ def details_of(data: ReportData, records: Any) -> list[Detail]:
     out = []
     for r in records:
         verdict = _text(r.get("outcome"))
+        severity = _text(r.get("severity"))
+        if severity:
+            verdict = f"{severity} · {verdict}"
         expected = _text(r.get("expected")) or _text(r.get("convention_reference"))
         got = _text(r.get("got")) or _text(r.get("convention"))
         why = _text(r.get("score_message")) or _text(r.get("message"))
@@ -54,7 +59,8 @@ def details_of(data: ReportData, records: Any) -> list[Detail]:
         where = f"at {list(index)}" if isinstance(index, (list, tuple)) else ""
         suite = data.run_of(int(r["run_index"])).suite
         out.append(Detail(str(r["machine"]), str(r["dtype"]), str(r["pass"]), str(r["case"]),
-                          verdict, verdict_class(verdict), expected or "–", got or "–", where,
+                          verdict, verdict_class(_text(r.get("outcome"))), expected or "–",
+                          got or "–", where,
                           why, reproduce_command(r, suite) if suite else ""))
     return out
 
@@ -78,6 +84,8 @@ def build(data: ReportData) -> Page:
     families = [f for f in data.adversarial_families
                 if f in set(data.accuracy["case_family"].astype(str))]
     cells = stability_cells(data.accuracy, families)
+    if any(family == PADDING_FAMILY for _, family in cells):
+        families = [*families, PADDING_FAMILY]
     impls = sorted({impl for impl, _ in cells},
                    key=lambda i: (op_key(data.implementations[i].op
                                          if i in data.implementations else ""), i))
@@ -90,12 +98,16 @@ def build(data: ReportData) -> Page:
             if cell is None:
                 row_cells.append(None)
                 continue
+            title = VERDICT_TEXT.get(cell.verdict or "", cell.not_run)
+            if cell.severity:
+                title = f"severity {cell.severity}: {SEVERITY_TEXT[cell.severity]}. {title}"
             row_cells.append({"cell": cell, "cls": verdict_class(cell.verdict),
-                              "details": details_of(data, cell.shown),
-                              "title": VERDICT_TEXT.get(cell.verdict or "", cell.not_run)})
+                              "details": details_of(data, cell.shown), "title": title})
         rows.append({"impl": impl, "href": impl_path(impl), "op": info.op if info else "",
                      "cells": row_cells})
     legend = [(v, verdict_class(v), text) for v, text in VERDICT_TEXT.items()]
-    context = {"families": families, "rows": rows, "legend": legend,
+    severities = [(s, SEVERITY_CLASS[s], SEVERITY_TEXT[s]) for s in SEVERITIES]
+    context = {"families": families, "rows": rows, "legend": legend, "severities": severities,
+               "padding_family": PADDING_FAMILY,
                "specials": failing_specials(cells, families)}
     return Page("stability.html", "stability.html.j2", "Stability", "stability", context)

@@ -173,3 +173,20 @@ def test_overview_screenshot_is_kept(browser: Browser, fixture_site: Path) -> No
     page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
     assert not watched.problems
+
+
+def test_overview_leads_with_the_standards_severity_and_the_fused_answer(
+        browser: Browser, fixture_site: Path) -> None:
+    """The first section a reader sees names both standards and the severity ladder, gives
+    the worst severity per framework and the fused-against-composed answer in a sentence."""
+    watched = Watched(browser)
+    page = watched.open(fixture_site / "index.html")
+    first = page.locator("h2").first
+    assert first.inner_text() == "In words"
+    lead = page.locator("#in-words + p").inner_text()
+    assert "componentwise" in lead and "normwise" in lead and "critical" in lead
+    assert "worst severity per framework" in page.locator("#severity-words").inner_text()
+    fused = page.locator("#fused-words").inner_text()
+    assert "the fused cross-entropy is more stable than the composed one in" in fused
+    assert page.locator("#standards-words summary").is_visible()
+    assert not watched.problems

@@ -25,7 +25,9 @@ def pad_rows(case: FamilyCase, rows: int) -> FamilyCase:
     modes (``@compile``, ``@jit``, ``@xla``, JAX's op-by-op dispatch) compile once per shape,
     which dominates a small suite's run time. Empty cases (no rows or no classes) and cases
     with ``rows`` rows or more are returned unchanged. The padded case is a case of its own,
-    reproducible from its id like any other; its special rows keep their positions.
+    reproducible from its id like any other; its special rows keep their positions, and
+    ``own_rows`` says how many of its first rows are the family's (the scorer tells a failure of
+    the padding from one of the family's rows).
     """
     n, c = case.x.shape
     if n == 0 or c == 0 or n >= rows:
@@ -50,6 +52,7 @@ def pad_rows(case: FamilyCase, rows: int) -> FamilyCase:
     return FamilyCase(
         cid, case.family, case.dtype, _frozen(x), _maybe_frozen(labels), _maybe_frozen(targets),
         _maybe_frozen(cotangent), case.calls, case.unsupported, case.status,
+        case.own_rows if case.own_rows is not None else n,
     )
 
 
@@ -84,7 +87,7 @@ def case_inputs(case: FamilyCase, ops: Iterable[str] | None = None) -> Iterator[
         yield CaseInput(
             case.case_id, case.family, op, case.dtype, inputs, options,
             case.cotangent if spec.random_cotangent else None, statuses[0], case.unsupported,
-            statuses[1] if statuses[1] != statuses[0] else None,
+            statuses[1] if statuses[1] != statuses[0] else None, case.own_rows,
         )
 
 

@@ -59,6 +59,7 @@ class FamilyCase:
     calls: Mapping[Call, CallSpec]
     unsupported: str | None = None
     status: str | None = None
+    own_rows: int | None = None  # padded (pad_rows): the family's rows; the rest are N(0, 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +69,10 @@ class CaseInput:
     ``inputs`` is keyed by the op's input names (harness.ops); ``cotangent`` is the backward
     cotangent of ops with ``random_cotangent`` (None: ones); ``status`` is the forward status
     and ``backward_status`` the backward one where it differs (None: the same). An unsupported
-    case keeps its (unusable) rounded inputs only so that its shape is known.
+    case keeps its (unusable) rounded inputs only so that its shape is known. ``own_rows``: the
+    case was padded to a shared shape (``pad_rows``); its first ``own_rows`` rows are the
+    family's and the rest N(0, 1) padding, so the scorer can say which rows decided a verdict
+    (None: no padding).
     """
 
     case_id: str
@@ -81,6 +85,7 @@ class CaseInput:
     status: str
     unsupported: str | None = None
     backward_status: str | None = None
+    own_rows: int | None = None  # padded: rows [0, own_rows) are the family's, the rest padding
 
     @property
     def shape(self) -> tuple[int, ...]:
