@@ -16,7 +16,7 @@ BENCH_JSON := bench-results/reference.json
 RUN_DIRS ?=
 REPORT_DIR ?= bench-results/report
 
-.PHONY: venv install install-all ensure-browser test lint bench report clean distclean
+.PHONY: venv install install-all ensure-browser test lint bench bench-full report clean distclean
 
 venv: $(VPY)
 
@@ -35,7 +35,7 @@ install-all: $(STAMP_ALL)
 
 $(STAMP_ALL): pyproject.toml $(CONSTRAINTS) | $(VPY)
 	rm -f $(VENV)/.installed-*
-	$(PIP) install -e '.[test,torch,tensorflow,jax,scipy]' -c $(CONSTRAINTS)
+	$(PIP) install -e '.[test,torch,tensorflow,jax,scipy,onnxruntime]' -c $(CONSTRAINTS)
 	touch $@ $(STAMP)
 
 # The report's browser tests need chromium: scripts/ensure-browser.sh finds it on PATH, or
@@ -75,6 +75,14 @@ bench: install-all
 		--out $(BENCH_RUNS)/throughput --no-report --quiet
 	@$(MAKE) --no-print-directory report \
 		RUN_DIRS="$(BENCH_RUNS)/quick $(BENCH_RUNS)/throughput $(EXAMPLE_RUNS)"
+
+# `make bench-full`: the full suite on this machine (every built-in, every dtype, forward and
+# backward; the README has its measured wall time) and its report.
+bench-full: install-all
+	rm -rf $(BENCH_RUNS)/full
+	$(VENV)/bin/softmax-bench run --suite full --out $(BENCH_RUNS)/full --no-report --quiet
+	@$(MAKE) --no-print-directory report RUN_DIRS="$(BENCH_RUNS)/full" \
+		REPORT_DIR=bench-results/report-full
 
 # The static HTML report of RUN_DIRS; its last line is the path to open.
 report: install

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
 from harness import __version__
-from harness.errors import HarnessError, UsageError
+from harness.errors import ConfigError, HarnessError, UsageError
 from harness.frameworks import FrameworkStatus, framework_statuses
-from harness.vocabulary import DEVICES, DTYPE_NAMES
+from harness.messages import Catalog
+from harness.vocabulary import DEVICES, DTYPE_NAMES, OP_NAMES
 
 PROG = "softmax-bench"
 INTERRUPTED = 130  # the shell's code for a Ctrl-C (128 + SIGINT)
@@ -68,6 +69,41 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _fn_catalog(args: argparse.Namespace) -> Catalog | None:
+    """``--fn MODULE:FUNCTION --op OP [--framework NAME]``: the catalog with those functions,
+    listed by a worker process (which imports them: the parent imports no user code), or None
+    without --fn. A function that does not import is one line and exit 2."""
+    if not args.fn:
+        if args.op or args.framework:
+            raise UsageError("--op and --framework go with --fn MODULE:FUNCTION")
+        return None
+    import os
+
+    from harness import registry
+    from harness.engine.workers import list_implementations
+    from harness.frameworks import all_frameworks
+
+    if not args.op:
+        raise UsageError("--fn needs --op (softmax, log_softmax, logsumexp, ...)")
+    framework = args.framework or "numpy"
+    known = [f.name for f in all_frameworks()]
+    if framework not in known:
+        raise UsageError(f"--framework {framework!r}: expected one of {', '.join(known)}")
+    specs = [registry.FnSpec(target, args.op, framework, os.getcwd()) for target in args.fn]
+    if len({s.target for s in specs}) != len(specs):
+        raise UsageError("the same --fn is given twice")
+    # the workers (and the listing) inherit this process's environment
+    os.environ[registry.FN_ENV] = registry.encode_fn_specs(specs)
+    catalog = list_implementations()
+    names = {i.name for i in catalog.implementations}
+    for spec in specs:
+        if spec.target not in names:
+            why = next((e for e in catalog.errors if spec.target in e),
+                       f"--fn {spec.target}: not found ({'; '.join(catalog.errors) or 'no error'})")
+            raise ConfigError(why)
+    return catalog
+
+
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from pathlib import Path
 
@@ -77,6 +113,9 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.retry_skipped and not args.resume:
         raise UsageError("--retry-skipped goes with --resume (it reruns a run's skipped tasks)")
+    catalog = _fn_catalog(args)  # --fn MODULE:FUNCTION: None without
+    if catalog is not None:  # run the functions (and whatever --impl selects besides)
+        args.impl = [*(args.impl or []), *args.fn]
     dtypes = tuple(args.dtype or ())
     opts = RunOptions(suite=args.suite, include=tuple(args.impl or ()),
                       exclude=tuple(args.exclude or ()), device=args.device, dtypes=dtypes,
@@ -86,7 +125,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
                       reference_jobs=args.reference_jobs)
     try:
         with progress_bar(enabled=not args.quiet) as progress:
-            path, counts, plan = run_suite(opts, progress=progress)
+            path, counts, plan = run_suite(opts, progress=progress, catalog=catalog)
     except KeyboardInterrupt:
         if not (Path(args.out) / "run.json").exists():  # stopped while planning
             raise
@@ -179,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "tasks in that dtype (default 3)")
     run.add_argument("--no-report", action="store_true", help="do not build the HTML report")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--fn", action="append", metavar="MODULE:FUNCTION",
+                     help="score this function (no plugin package needed; repeatable); MODULE "
+                          "is imported from the current directory or PYTHONPATH")
+    run.add_argument("--op", choices=list(OP_NAMES),
+                     help="with --fn: the op the functions implement")
+    run.add_argument("--framework", metavar="NAME",
+                     help="with --fn: the framework whose tensors the functions take "
+                          "(default numpy)")
     run.set_defaults(handler=_cmd_run)
     report = commands.add_parser("report", help="build the HTML report of one or more runs")
     report.add_argument("runs", nargs="+", metavar="RUN_DIR",

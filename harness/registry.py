@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-from collections.abc import Callable, Iterable
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from harness.errors import ConfigError, PluginError
+from harness.errors import ConfigError, PluginError, UsageError
+from harness.frameworks import find_framework
 from harness.messages import ImplInfo
 from harness.vocabulary import CROSS_ENTROPY_OPTIONS, DEVICES, DTYPE_NAMES, FRAMEWORKS, OP_NAMES
 
 ENTRY_POINT_GROUP = "softmax_bench.plugins"
+# Ad-hoc functions (``softmax-bench run --fn MODULE:FUNCTION``, ``verify(isolated=True)``): the
+# parent names them to its workers in this environment variable (JSON, see ``FnSpec``).
+FN_ENV = "SOFTMAX_BENCH_FN"
+FN_SOURCE = "--fn"
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,132 @@ def builtin_implementations(framework: str) -> list[Implementation]:
     """A framework's built-ins (imports the framework: call this in a worker only)."""
     module = importlib.import_module(FRAMEWORKS[framework].builtins)
     return list(module.implementations())
+
+
+def framework_implementations(framework: str) -> LoadResult:
+    """The implementations of a framework, built-in or added by an adapter plugin (whose
+    ``implementations()`` is checked like any plugin's: validated, and of its own framework)."""
+    if framework in FRAMEWORKS:
+        return LoadResult(tuple(builtin_implementations(framework)), ())
+    known = find_framework(framework)
+    if known is None:
+        return LoadResult((), (f"framework {framework}: no such framework",))
+    try:
+        produce = importlib.import_module(known.builtins).implementations
+    except Exception as exc:
+        return LoadResult((), (f"adapter plugin {known.source}: cannot load "
+                               f"{known.builtins}.implementations: {type(exc).__name__}: "
+                               f"{exc}",))
+    good, errors = _collect(known.source, produce)
+    own = [i for i in good if i.framework == framework]
+    errors += [f"adapter plugin {known.source}: implementation {i.name!r} is of framework "
+               f"{i.framework!r}, not {framework!r}" for i in good if i.framework != framework]
+    return LoadResult(tuple(Implementation(**{**i.__dict__, "source": known.source})
+                            for i in own), tuple(errors))
+
+
+# -- ad-hoc functions (--fn MODULE:FUNCTION) ---------------------------------------------------
+
+_TARGET = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+
+@dataclass(frozen=True)
+class FnSpec:
+    """A function named ``MODULE:FUNCTION`` (FUNCTION may be dotted: ``Class.method``), scored
+    as an implementation of ``op`` in ``framework``; ``path``: a directory to import MODULE
+    from (put first on ``sys.path``), else the current directory and PYTHONPATH."""
+
+    target: str
+    op: str
+    framework: str = "numpy"
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        check_fn_target(self.target)
+        if self.op not in OP_NAMES:
+            raise UsageError(f"--op {self.op!r}: unknown op; expected one of "
+                             f"{', '.join(OP_NAMES)}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "op": self.op, "framework": self.framework,
+                "path": self.path}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FnSpec:
+        return cls(str(data["target"]), str(data["op"]), str(data.get("framework") or "numpy"),
+                   data.get("path"))
+
+
+def check_fn_target(target: str) -> str:
+    """``target`` if it reads MODULE:FUNCTION, else a UsageError saying so."""
+    if not isinstance(target, str) or not _TARGET.match(target):
+        raise UsageError(f"--fn {target!r}: expected MODULE:FUNCTION, e.g. mymodule:my_softmax")
+    return target
+
+
+def encode_fn_specs(specs: Sequence[FnSpec]) -> str:
+    return json.dumps([s.to_json() for s in specs])
+
+
+def fn_specs_from_env(environ: Mapping[str, str] | None = None) -> list[FnSpec]:
+    text = (os.environ if environ is None else environ).get(FN_ENV, "")
+    return [FnSpec.from_json(item) for item in json.loads(text)] if text.strip() else []
+
+
+def load_fn(spec: FnSpec) -> Callable[..., Any]:
+    """Import ``spec.target``; a PluginError (one line) says why it cannot be."""
+    module_name, _, attr = spec.target.partition(":")
+    if spec.path and spec.path not in sys.path:
+        sys.path.insert(0, spec.path)
+    elif "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # MODULE from the current directory
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        raise PluginError(f"--fn {spec.target}: cannot import {module_name}: "
+                          f"{type(exc).__name__}: {text}"[:500]) from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise PluginError(f"--fn {spec.target}: module {module_name} has no {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise PluginError(f"--fn {spec.target}: {attr} is not callable")
+    fn: Callable[..., Any] = obj
+    return fn
+
+
+def fn_implementation(spec: FnSpec, fn: Callable[..., Any]) -> Implementation:
+    """The implementation an ad-hoc function is scored as: every dtype and device; its name in
+    the records is ``MODULE:FUNCTION``."""
+    return Implementation(spec.target, spec.op, spec.framework, fn, dtypes=DTYPE_NAMES,
+                          devices=DEVICES, description=f"ad-hoc function {spec.target} (--fn)",
+                          source=FN_SOURCE)
+
+
+def fn_implementations(environ: Mapping[str, str] | None = None) -> LoadResult:
+    """The ad-hoc functions the parent named in ``FN_ENV``; import errors collected."""
+    found: list[Implementation] = []
+    errors: list[str] = []
+    try:
+        specs = fn_specs_from_env(environ)
+    except (ValueError, KeyError, TypeError, PluginError) as exc:
+        return LoadResult((), (f"{FN_ENV}: {exc}",))
+    for spec in specs:
+        try:
+            impl = fn_implementation(spec, load_fn(spec))
+            impl.validate()
+        except PluginError as exc:
+            errors.append(str(exc))
+            continue
+        found.append(impl)
+    return LoadResult(tuple(found), tuple(errors))
+
+
+def fn_info(spec: FnSpec) -> ImplInfo:
+    """What the parent knows of an ad-hoc function without importing it."""
+    return ImplInfo(spec.target, spec.op, spec.framework, DTYPE_NAMES, DEVICES,
+                    f"ad-hoc function {spec.target} (--fn)", (), True, FN_SOURCE)
 
 
 def plugin_entry_points() -> list[metadata.EntryPoint]:

@@ -182,9 +182,15 @@ class Framework:
     extra: str | None  # None: installed with softmax-bench itself
     adapter: str  # "module:Class"
     builtins: str  # module with ``implementations()``
+    # A framework added by a plugin (entry-point group ADAPTER_ENTRY_POINT_GROUP; found by
+    # harness.frameworks): the entry point's name, and the install command its adapter gives.
+    source: str = "builtin"
+    install: str | None = None
 
     @property
     def install_hint(self) -> str:
+        if self.install:
+            return self.install
         return (f"pip install 'softmax-bench[{self.extra}]'" if self.extra
                 else "pip install softmax-bench")
 
@@ -207,4 +213,7 @@ FRAMEWORK_LIST: tuple[Framework, ...] = (
 )
 FRAMEWORKS: MappingProxyType[str, Framework] = MappingProxyType(
     {f.name: f for f in FRAMEWORK_LIST})
-FRAMEWORK_NAMES: tuple[str, ...] = tuple(FRAMEWORKS)
+FRAMEWORK_NAMES: tuple[str, ...] = tuple(FRAMEWORKS)  # the built-ins
+# Third-party frameworks: entry point name = framework name, value = "module:AdapterClass"
+# (harness.frameworks.all_frameworks() gives the built-ins plus these).
+ADAPTER_ENTRY_POINT_GROUP = "softmax_bench.adapters"

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from harness import arrays_io, registry
+from harness import arrays_io, frameworks, registry
 from harness.messages import (
     AccuracyTask,
     Catalog,
@@ -55,22 +55,31 @@ def describe(impl: registry.Implementation) -> dict[str, Any]:
 
 
 def all_implementations() -> tuple[list[registry.Implementation], list[str]]:
-    """Built-ins of every framework plus plugins, and the errors of rejected registrations."""
+    """Built-ins of every framework (adapter plugins' frameworks included), plugins, and the
+    ad-hoc functions the parent named (``registry.FN_ENV``); and the errors of rejected ones."""
     impls: list[registry.Implementation] = []
     errors: list[str] = []
-    for framework in FRAMEWORKS:
+    plugin_frameworks = frameworks.plugin_frameworks()
+    for framework in (*FRAMEWORKS, *(f.name for f in plugin_frameworks.frameworks)):
         try:
-            impls.extend(registry.builtin_implementations(framework))
+            found = registry.framework_implementations(framework)
         except Exception as exc:  # a broken built-in module is reported, not fatal
             errors.append(f"built-ins of {framework}: {type(exc).__name__}: {exc}")
-    plugins = registry.load_plugins()
-    taken = {i.name for i in impls}
-    for impl in plugins.implementations:
-        if impl.name in taken:
-            errors.append(f"plugin {impl.source}: implementation name {impl.name!r} is taken")
             continue
-        impls.append(impl)
-    return impls, errors + list(plugins.errors)
+        impls.extend(found.implementations)
+        errors.extend(found.errors)
+    errors.extend(plugin_frameworks.errors.values())
+    taken = {i.name for i in impls}
+    for loaded in (registry.load_plugins(), registry.fn_implementations()):
+        for impl in loaded.implementations:
+            if impl.name in taken:
+                errors.append(f"plugin {impl.source}: implementation name {impl.name!r} is "
+                              "taken")
+                continue
+            taken.add(impl.name)
+            impls.append(impl)
+        errors.extend(loaded.errors)
+    return impls, errors
 
 
 def _one_line(exc: BaseException) -> str:
@@ -103,7 +112,7 @@ def run_task(adapter: Any, impl: registry.Implementation, task: AccuracyTask) ->
 
 
 def _answer(adapter: Any, impls: dict[str, registry.Implementation], request: Request,
-            reason: str) -> Reply:
+            reason: str, errors: list[str] | None = None) -> Reply:
     if isinstance(request, RooflineTask):
         from harness.worker import timing
 
@@ -112,8 +121,9 @@ def _answer(adapter: Any, impls: dict[str, registry.Implementation], request: Re
                                                                  options)})
     assert isinstance(request, (AccuracyTask, TimingTask))
     impl = impls.get(request.impl)
-    if impl is None:
-        return Reply("unavailable", reason or f"unknown implementation {request.impl}")
+    if impl is None:  # e.g. an ad-hoc function that failed to import here: say why
+        why = next((e for e in errors or () if request.impl in e), "")
+        return Reply("unavailable", reason or why or f"unknown implementation {request.impl}")
     if isinstance(request, TimingTask):  # throughput timing (harness.worker.timing)
         from harness.worker import timing
 
@@ -159,7 +169,7 @@ def serve(framework: str, device: str, proto: TextIO) -> int:
             reply = Reply("unavailable", reason)
         else:
             try:
-                reply = _answer(adapter, impls, request, reason)
+                reply = _answer(adapter, impls, request, reason, errors)
             except NotDifferentiable as exc:
                 reply = Reply("unsupported", _one_line(exc))
             except Exception as exc:

@@ -1,0 +1,1 @@
+"""Tests of the public package softmax_bench (testing API, pytest plugin, strategies)."""
