@@ -10,7 +10,9 @@ classes of a family that escalates; the figure is the cold computation (cache of
 
 Both must agree bit for bit (``hi``, ``direction``). Run:
 ``pytest benchmarks/test_reference_arb.py -m benchmark_reference --benchmark-only -s``
-(the speedups print; ``--benchmark-json`` keeps them in ``extra_info``).
+(the speedups print, with the load average before and after each case; ``--benchmark-json``
+keeps them in ``extra_info``). The tied row at 128000 classes takes the mpmath tier about 15
+minutes (quadratic there); skip it with ``-k "not tied_max_with_gap_softmax_vjp-128000"``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ from references import _engine
 pytestmark = pytest.mark.benchmark_reference
 
 SIZES = (32000, 128000)
+
+
+def loadavg() -> str:
+    """The 1-minute load average, or "?" where /proc is not there."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
 
 
 def _rows(kind: str, C: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:
@@ -77,6 +88,7 @@ def cold_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_escalated_row_arb_vs_mpmath(benchmark: Any, kind: str, C: int) -> None:
     fn, args = _rows(kind, C)
+    load_before = loadavg()
 
     def after() -> references.ReferenceResult:
         r = fn(*args)
@@ -91,6 +103,7 @@ def test_escalated_row_arb_vs_mpmath(benchmark: Any, kind: str, C: int) -> None:
         before = fn(*args)
         _ = before.hi
     before_s = time.perf_counter() - start
+    load_after = loadavg()
 
     np.testing.assert_array_equal(res.hi.view(np.uint64), before.hi.view(np.uint64))
     np.testing.assert_array_equal(res.direction, before.direction)
@@ -99,9 +112,10 @@ def test_escalated_row_arb_vs_mpmath(benchmark: Any, kind: str, C: int) -> None:
         "kind": kind, "classes": C, "before_mpmath_s": before_s, "after_arb_s": after_s,
         "speedup": ratio, "after_elements_per_s": C / after_s,
         "before_elements_per_s": C / before_s, "after_tiers": res.tier_counts,
-        "before_tiers": before.tier_counts,
+        "before_tiers": before.tier_counts, "loadavg_before": load_before,
+        "loadavg_after": load_after,
     })
     print(f"\n{kind} C={C}: before (mpmath tier) {before_s:.2f} s "
           f"({C / before_s / 1e3:.1f} K el/s), after (Arb tier) {after_s:.3f} s "
           f"({C / after_s / 1e3:.1f} K el/s): {ratio:.1f}x; tiers {res.tier_counts} "
-          f"(before {before.tier_counts})")
+          f"(before {before.tier_counts}); load {load_before} -> {load_after}")

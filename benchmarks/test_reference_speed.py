@@ -3,8 +3,12 @@
 Run with ``make bench`` (or ``pytest benchmarks -m benchmark_reference --benchmark-only``).
 Rows: 64 x 32000 float32 logits drawn from N(0, 3), sparse labels uniform. The cache is off so
 every figure is a cold computation. "Plain mpmath" is the straightforward evaluation at 113
-bits (shift by the maximum, exp, fsum, divide or log), with no certification: what a reference
-costs without the fast path (docs/numerics.md §11.1 measured ~0.1 M elements/s for it here).
+bits (shift by the maximum, one exp per element, fsum, divide or log), with no certification:
+what a reference costs without the fast path. It is the fairest plain version we know of: each
+exponential is evaluated once and reused (an earlier baseline evaluated them twice for softmax,
+which flattered the fast path by about 2x). The load average (/proc/loadavg) before and after
+each measurement is printed and kept in ``extra_info``: the machine is shared, and the ratio
+moves with the load (README, "Reference engine performance").
 """
 
 from __future__ import annotations
@@ -41,9 +45,10 @@ def _plain_row(op: str, row: np.ndarray, label: int) -> list[float]:
     vals = [mpmath.mpf(float(v)) for v in row]
     m = max(vals)
     d = [v - m for v in vals]
-    s = mpmath.fsum(mpmath.exp(v) for v in d)
+    e = [mpmath.exp(v) for v in d]  # one exponential per element, reused below
+    s = mpmath.fsum(e)
     if op == "softmax":
-        return [float(mpmath.exp(v) / s) for v in d]
+        return [float(v / s) for v in e]
     log_s = mpmath.log(s)
     if op == "log_softmax":
         return [float(v - log_s) for v in d]
@@ -54,6 +59,15 @@ def plain_mpmath(op: str, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     with mpmath.workprec(113):
         out = [_plain_row(op, r, int(t)) for r, t in zip(x, labels, strict=True)]
     return np.array(out, dtype=np.float64).squeeze(-1 if op == "sparse" else ())
+
+
+def loadavg() -> str:
+    """The 1-minute load average, or "?" where /proc is not there."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
 
 
 CALLS: dict[str, Callable[[np.ndarray, np.ndarray], Any]] = {
@@ -69,6 +83,7 @@ def test_reference_throughput(benchmark: Any, rows: tuple[np.ndarray, np.ndarray
                               path: str) -> None:
     x, labels = rows
     call = CALLS[op]
+    load_before = loadavg()
     if path == "float32":
         def fast() -> Any:
             return call(x, labels).rounded(np.float32)
@@ -83,6 +98,7 @@ def test_reference_throughput(benchmark: Any, rows: tuple[np.ndarray, np.ndarray
     start = time.perf_counter()
     plain = plain_mpmath(op, x, labels)
     plain_s = time.perf_counter() - start
+    load_after = loadavg()
 
     ratio = plain_s / fast_s
     elements = x.size
@@ -90,10 +106,11 @@ def test_reference_throughput(benchmark: Any, rows: tuple[np.ndarray, np.ndarray
         "op": op, "path": path, "elements": elements, "fast_median_s": fast_s,
         "plain_mpmath_s": plain_s, "speedup_vs_plain_mpmath": ratio,
         "fast_elements_per_s": elements / fast_s, "plain_elements_per_s": elements / plain_s,
+        "loadavg_before": load_before, "loadavg_after": load_after,
     })
     print(f"\n{op} {path}: fast {fast_s:.2f} s ({elements / fast_s / 1e6:.2f} M el/s), "
           f"plain mpmath {plain_s:.1f} s ({elements / plain_s / 1e6:.3f} M el/s): "
-          f"{ratio:.1f}x")
+          f"{ratio:.1f}x (load {load_before} -> {load_after})")
 
     # Same values: float32 roundings agree with plain mpmath's (113-bit) rounding except where
     # that double rounding is itself wrong, which is rarer than one in a million.

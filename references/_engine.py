@@ -3,7 +3,7 @@
 Tier 1 (float64, vectorised) serves ``rounded(dtype)`` for float32 and narrower formats: it
 decides RN_dtype(exact) whenever both ends of [v - err, v + err] round to the same value.
 Tier 2 (binary128 via numpy-quaddtype, vectorised), tier 3 (Arb balls via python-flint,
-``_arb``, precision doubled from 192 to 3072 bits, only the pending elements of a row) and
+``_arb``, 128 bits, then 192 doubled up to 3072, only the pending elements of a row) and
 tier 4 (mpmath, precision doubled from 192 bits until decided) deliver ``hi``/``lo``/
 ``direction``: an element is accepted when the interval lies strictly between the float64
 midpoints around ``hi``, excludes ``hi`` itself (so the direction is known) and is narrower than
@@ -204,6 +204,8 @@ def _softmax_vjp_exact_zeros(x: np.ndarray, g: np.ndarray, masked: np.ndarray) -
     uniq, inv = np.unique(xs, return_inverse=True)
     if len(uniq) == len(xs):
         return []  # singleton groups: would need all g equal, ruled out above
+    if _group_means_differ(gs, inv, len(uniq)):
+        return []
     means = set()
     for k in range(len(uniq)):
         members = gs[inv == k]
@@ -212,6 +214,23 @@ def _softmax_vjp_exact_zeros(x: np.ndarray, g: np.ndarray, masked: np.ndarray) -
             return []
     (mu,) = means
     return [int(j) for j in np.nonzero(live)[0] if Fraction(float(g[j])) == mu]
+
+
+def _group_means_differ(g: np.ndarray, inv: np.ndarray, n_groups: int) -> bool:
+    """True when two groups of ``g`` (group k: ``inv == k``) certainly have different means,
+    decided in float64 with a rigorous bound; False means "maybe equal" (the exact test decides).
+
+    Each group sum is a sum of n_k floats, within ``1.05 n_k u sum|g|`` whatever order numpy
+    adds them in (u = 2**-53, n_k u < 0.01); the mean is that over n_k, one more rounding."""
+    sums = np.bincount(inv, weights=g, minlength=n_groups)
+    abs_sums = np.bincount(inv, weights=np.abs(g), minlength=n_groups)
+    counts = np.bincount(inv, minlength=n_groups).astype(np.float64)
+    if counts.max() * 2.0**-53 >= 0.01 or not np.all(np.isfinite(abs_sums)):
+        return False
+    means = sums / counts
+    err = (abs_sums * (1.05 * counts * 2.0**-53) / counts + np.abs(means) * 2.0**-52
+           + 2.0**-1070) * (1 + 2.0**-40)
+    return bool((means - err).max() > (means + err).min())
 
 
 class FloatLabels:
@@ -285,6 +304,58 @@ def _decide_wide(B: _backends.Backend, v: Any, err: Any, sign: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ziv's test for (hi, lo, direction) from a vectorised backend value and error bound.
 
+    Most elements are decided in float64 after three conversions (``_decide_wide_f64``); the
+    rest (h zero, subnormal or beyond float64's range, or not decided there) go through the
+    test in the backend's own arithmetic (``_decide_wide_backend``)."""
+    v, err = np.asarray(v), np.broadcast_to(np.asarray(err), np.shape(v))
+    sign = np.broadcast_to(sign, np.shape(v))
+    hi, lo, direction, ok, h = _decide_wide_f64(B, v, err)
+    rest = ~ok
+    if rest.any():
+        h2, l2, d2, ok2 = _decide_wide_backend(B, v[rest], err[rest], sign[rest], h[rest])
+        hi[rest], lo[rest], direction[rest], ok[rest] = h2, l2, d2, ok2
+    return hi, lo, direction, ok
+
+
+def _decide_wide_f64(B: _backends.Backend, v: Any, err: Any
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The test of ``_decide_wide`` done in float64, for candidates h with 2**-1021 <= |h| <
+    max (normal, half gaps exact in float64); returns (hi, lo, direction, ok, h).
+
+    r = v - h is formed in the backend (exact by Sterbenz's lemma when h is within a factor 2
+    of v; in any case within u_B |r|), then lo = to_f64(r) and e = to_f64(err), both at most an
+    ulp away (a faithful conversion suffices). So the exact value minus h lies within
+    ``lo +- E`` with E = e (1 + 2**-50) + |lo| (2**-52 + 2**-110) + 2**-1073, rounded up by a
+    slack factor; every comparison below is between float64 numbers, which rounding the
+    operands of (monotonic) cannot flip. Accepted elements are certified exactly as by the
+    backend test, so the results are the same values whichever test accepts them."""
+    with np.errstate(all="ignore"):
+        h = B.to_f64(v)
+        normal = np.isfinite(h) & (np.abs(h) >= 2.0**-1021) & (np.abs(h) < _F64_MAX)
+        hs = np.where(normal, h, 1.0)
+        r = v - B.convert(hs)
+        lo = B.to_f64(r)
+        e = B.to_f64(err)
+        E = (e * (1 + 2.0**-50) + np.abs(lo) * (2.0**-52 + 2.0**-110) + 2.0**-1073) * (
+            1 + 2.0**-40)
+        up_half = (np.nextafter(hs, np.inf) - hs) * 0.5
+        down_half = (hs - np.nextafter(hs, -np.inf)) * 0.5
+        inside = (lo + E < up_half) & (lo - E > -down_half)
+        direction = np.where(lo - E > 0, 1, np.where(lo + E < 0, -1, 0)).astype(np.int8)
+        ok_lo = E * (1 + 2.0**-40) <= np.abs(hs) * _TWO_M101
+        ok = normal & inside & (direction != 0) & ok_lo
+    return (np.where(ok, hs, 0.0), np.where(ok, lo, 0.0), np.where(ok, direction, 0).astype(
+        np.int8), np.asarray(ok, dtype=bool), h)
+
+
+_F64_MAX = float(np.finfo(np.float64).max)
+
+
+def _decide_wide_backend(B: _backends.Backend, v: Any, err: Any, sign: np.ndarray,
+                         h: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ziv's test for (hi, lo, direction) in the backend's arithmetic (see ``_decide_wide``).
+
     With h the backend's float64 conversion of v and r = v - h (exact), the exact value rounds
     to h when r - err and r + err both lie strictly inside (-half gap below h, +half gap above
     h); its direction is sign(r) when the interval [r - err, r + err] excludes 0. A conversion
@@ -292,7 +363,8 @@ def _decide_wide(B: _backends.Backend, v: Any, err: Any, sign: np.ndarray
     """
     u8 = B.u_b() * 8
     err = err + np.abs(v) * u8  # covers the roundings of r - err and r + err below
-    h = B.to_f64(v)
+    if h is None:
+        h = B.to_f64(v)
     fin = np.isfinite(h)
     hs = np.where(fin, h, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -534,10 +606,8 @@ def solve_wide_counted(p: Problem, mpmath_only: bool = False
     if "binary128" in enabled:
         stages.append(("binary128", _backends.QUAD, _backends.QUAD.min_exp_arg))
     if "arb" in enabled:
-        prec = _arb.START_PREC
-        while prec <= _arb.MAX_PREC:
+        for prec in _arb.PRECISIONS:
             stages.append(("arb", prec, -np.inf))
-            prec *= 2
     if "mpmath" in enabled:
         prec = MP_START_PREC
         while prec <= MP_MAX_PREC:

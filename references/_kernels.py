@@ -136,7 +136,7 @@ def terms(B: Backend, rows: Rows) -> Terms:
     if B.exact_add is not None:  # mpmath: d exactly, however far apart x and m are
         dh, dl = B.exact_add(X, -M), zero
     else:  # TwoSum; the tiers using it only see rows with |d| <= 11000, so |dl| <= u|dh| << 1
-        dh, dl = two_sum(X, -M)
+        dh, dl = _two_sum_via_float64(B, safe_x, rows.m, X, M)
     e_tail = B.exp(dh) * (dl + 1)
     E = np.where(rows.is_tail, e_tail, np.where(rows.is_max, one, zero))
     T = rowsum(np.where(rows.is_tail, E, zero), keepdims=True)
@@ -153,6 +153,22 @@ def terms(B: Backend, rows: Rows) -> Terms:
     P = E / S
     LS = (dh - L) + dl
     return Terms(B, u, n, dh, dl, E, T, S, L, P, LS, eE, eT, eS, eL, eP, M)
+
+
+def _two_sum_via_float64(B: Backend, x: np.ndarray, m: np.ndarray, X: Array, M: Array
+                         ) -> tuple[Array, Array]:
+    """TwoSum(X, -M) in the backend, the same pair bit for bit, from float64 when it can be.
+
+    Where x - m is exact in float64 (float64 TwoSum leaves no remainder: always for float32
+    and narrower inputs of ordinary range) it is exact in any wider backend too, so the
+    backend's TwoSum gives (x - m, 0): converting the float64 difference gives that pair
+    without the backend's six operations per element. Otherwise the backend's TwoSum."""
+    if B.name != "float64":
+        with np.errstate(all="ignore"):
+            s, e = two_sum(x, -m[:, None])
+        if np.all(np.isfinite(s)) and not np.any(e):
+            return B.convert(s), B.zeros(x.shape)
+    return two_sum(X, -M)
 
 
 def _abs(a: Array) -> Array:
