@@ -35,7 +35,7 @@ install-all: $(STAMP_ALL)
 
 $(STAMP_ALL): pyproject.toml $(CONSTRAINTS) | $(VPY)
 	rm -f $(VENV)/.installed-*
-	$(PIP) install -e '.[test,torch,tensorflow,jax,scipy,onnxruntime]' -c $(CONSTRAINTS)
+	$(PIP) install -e '.[test,torch,tensorflow,jax,scipy,onnxruntime,ray]' -c $(CONSTRAINTS)
 	touch $@ $(STAMP)
 
 # The report's browser tests need chromium: scripts/ensure-browser.sh finds it on PATH, or

@@ -113,16 +113,20 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.retry_skipped and not args.resume:
         raise UsageError("--retry-skipped goes with --resume (it reruns a run's skipped tasks)")
+    if args.keep_outputs_up_to < 0:
+        raise UsageError(f"--keep-outputs-up-to must be 0 or more, got {args.keep_outputs_up_to}")
+    dtypes = tuple(args.dtype or ())
     catalog = _fn_catalog(args)  # --fn MODULE:FUNCTION: None without
     if catalog is not None:  # run the functions (and whatever --impl selects besides)
         args.impl = [*(args.impl or []), *args.fn]
-    dtypes = tuple(args.dtype or ())
     opts = RunOptions(suite=args.suite, include=tuple(args.impl or ()),
                       exclude=tuple(args.exclude or ()), device=args.device, dtypes=dtypes,
                       timeout=args.timeout, out=Path(args.out), resume=args.resume,
                       retry_skipped=args.retry_skipped, max_timeouts=args.max_timeouts,
                       threads=args.threads, jobs=args.jobs,
-                      reference_jobs=args.reference_jobs)
+                      reference_jobs=args.reference_jobs,
+                      keep_outputs_up_to=args.keep_outputs_up_to,
+                      executor=args.executor, ray_address=args.ray_address)
     try:
         with progress_bar(enabled=not args.quiet) as progress:
             path, counts, plan = run_suite(opts, progress=progress, catalog=catalog)
@@ -145,10 +149,14 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
-    from reports import build_report
+    from reports import build_report, build_single_file
 
-    site = build_report(args.runs, args.out, baseline=args.baseline)
-    print(f"report: {site}", file=out)
+    if args.single_file is not None:
+        print(f"report: {build_single_file(args.runs, args.single_file, baseline=args.baseline)}",
+              file=out)
+    if args.out is not None or args.single_file is None:
+        site = build_report(args.runs, args.out or "site", baseline=args.baseline)
+        print(f"report: {site}", file=out)
     return 0
 
 
@@ -171,6 +179,77 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
           f"{counts['timing']} timing", file=out)
     # Accuracy is deterministic: a regression always fails. Timing fails on request (CI).
     return 1 if counts["accuracy"] or (counts["timing"] and args.fail_on_regression) else 0
+
+
+def _cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    from harness.engine.progress import progress_bar
+    from harness.planning.search import WORST_CASES, SearchOptions, run_search
+
+    opts = SearchOptions(include=tuple(args.impl or ()), exclude=tuple(args.exclude or ()),
+                         ops=tuple(args.op or ()), dtypes=tuple(args.dtype or ("float32",)),
+                         passes=tuple(args.pass_ or ("forward",)), budget=args.budget,
+                         seed=args.seed, strategy=args.strategy, timeout=args.timeout,
+                         device=args.device, out=Path(args.out), jobs=args.jobs,
+                         threads=args.threads, max_timeouts=args.max_timeouts)
+    suite = Path(args.out) / WORST_CASES
+    try:
+        with progress_bar(enabled=not args.quiet) as progress:
+            path, counts, planner = run_search(opts, progress=progress)
+    except KeyboardInterrupt:
+        if not (Path(args.out) / "run.json").exists():  # stopped while planning
+            raise
+        print(f"{PROG}: interrupted: the candidates so far are kept in {args.out}"
+              + (f" and the findings so far in {suite}" if suite.exists() else ""),
+              file=sys.stderr)
+        return INTERRUPTED
+    for error in planner.plugin_errors:
+        print(f"{PROG}: warning: {error}", file=sys.stderr)
+    for s in planner.summary():
+        found = (f"{s['findings']} finding(s), worst {s['worst_verdict']}, first after "
+                 f"{s['first_finding_call']} call(s)" if s["findings"]
+                 else f"no failure (worst limit ratio {s['worst_limit_ratio']})")
+        print(f"{s['implementation']} {s['op']} {s['dtype']} {s['pass']}: {s['calls']} calls, "
+              f"{found}", file=out)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    print(f"run directory: {path} ({summary})", file=out)
+    if suite.exists():
+        print(f"worst cases: {suite} (replay: {PROG} run --suite {suite} --impl IMPL)", file=out)
+    if not args.no_report:
+        from reports import build_report
+
+        print(f"report: {build_report([path], path / 'report')}", file=out)
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
+    from harness.store import merge
+
+    result = merge.merge(args.runs, args.out, prefer=args.prefer)
+    if result.conflicts:
+        print(merge.format_conflicts(result.conflicts), file=out)
+        print(f"{PROG}: error: {len(result.conflicts)} conflicting duplicate record(s) (the "
+              "same task on the same machine with different results); nothing written; "
+              "choose with --prefer first|last|RUN_DIR", file=sys.stderr)
+        return 1
+    print(f"merged run: {result.out} ({result.records} records from {len(result.parts)} "
+          f"run(s); {result.duplicates} duplicate(s) removed, {result.resolved} conflict(s) "
+          f"settled by --prefer)", file=out)
+    return 0
+
+
+def _cmd_rescore(args: argparse.Namespace, out: TextIO) -> int:
+    from harness.engine.progress import progress_bar
+    from harness.rescore import check_paths, rescore
+
+    check_paths(args.run, args.out)  # bad input: one line, before the progress bar
+    with progress_bar(enabled=not args.quiet) as progress:
+        result = rescore(args.run, args.out, suite=args.suite,
+                         reference_jobs=args.reference_jobs, progress=progress)
+    for line in result.lines():
+        print(line, file=out)
+    return 0
 
 
 def _cmd_version(args: argparse.Namespace, out: TextIO) -> int:
@@ -205,12 +284,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="intra-op threads, set equal in every framework")
     run.add_argument("--jobs", type=int, default=2,
                      help="framework workers running at once (default 2)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: worker processes here; ray: worker processes in Ray actors "
+                          "(docs/cluster.md; default local)")
+    run.add_argument("--ray-address", metavar="ADDR", default=None,
+                     help="with --executor ray: the cluster to join (HOST:PORT, ray://HOST:PORT "
+                          "or auto; default: a local Ray cluster for the run)")
     run.add_argument("--out", default="runs/latest", help="run directory (default runs/latest)")
     run.add_argument("--resume", action="store_true",
                      help="finish an interrupted run in --out without redoing finished records")
     run.add_argument("--reference-jobs", type=int, default=None, metavar="N",
                      help="processes computing the exact references ahead (default: one per "
                           "CPU; 0: in this process)")
+    run.add_argument("--keep-outputs-up-to", type=int, default=65536, metavar="N",
+                     help="keep each implementation's raw output of at most N elements in the "
+                          "run directory, for `rescore` (default 65536; 0: none)")
     run.add_argument("--retry-skipped", action="store_true",
                      help="with --resume: run again the tasks skipped after repeated timeouts")
     run.add_argument("--max-timeouts", type=int, default=3, metavar="K",
@@ -231,9 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", metavar="RUN_DIR",
                         help="run directories (several merge into one report, e.g. a CPU "
                              "run and a GPU run)")
-    report.add_argument("--out", default="site", metavar="SITE",
-                        help="directory of the static site (default site; an earlier report "
-                             "there is replaced)")
+    report.add_argument("--out", default=None, metavar="SITE",
+                        help="directory of the static site (default site, unless only "
+                             "--single-file is given; an earlier report there is replaced)")
+    report.add_argument("--single-file", default=None, metavar="FILE.html",
+                        help="also (or, without --out, only) write the whole report as one "
+                             "self-contained HTML file: every page, plotly.js inlined, opens "
+                             "offline")
     report.add_argument("--baseline", action="append", metavar="RUN_DIR",
                         help="baseline run directory for a comparison page (repeatable)")
     report.set_defaults(handler=_cmd_report)
@@ -249,6 +341,63 @@ def build_parser() -> argparse.ArgumentParser:
                             help="... and a Mann-Whitney U test on the raw samples gives p < P "
                                  "(default 0.002)")
     cmp_parser.set_defaults(handler=_cmd_compare)
+    search = commands.add_parser(
+        "search", help="search for the inputs with the worst outcome (docs/search.md)")
+    search.add_argument("--impl", action="append", metavar="GLOB",
+                        help="only implementations matching GLOB (repeatable)")
+    search.add_argument("--exclude", action="append", metavar="GLOB",
+                        help="skip implementations matching GLOB (repeatable)")
+    search.add_argument("--op", action="append", metavar="OP",
+                        help="only implementations of this op (repeatable)")
+    search.add_argument("--dtype", action="append", choices=list(DTYPE_NAMES),
+                        help="dtype to search (repeatable; default float32)")
+    search.add_argument("--pass", dest="pass_", action="append",
+                        choices=["forward", "backward"],
+                        help="pass to search (repeatable; default forward)")
+    search.add_argument("--budget", type=int, required=True, metavar="N",
+                        help="implementation calls per (implementation, op, dtype, pass)")
+    search.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="the search's seed: the same seed, the same candidates (default 0)")
+    search.add_argument("--strategy", choices=["structured", "random"], default="structured",
+                        help="structured rows and refinement, or plain random rows (baseline)")
+    search.add_argument("--device", default="cpu", choices=list(DEVICES))
+    search.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds one call may take; longer is a hang, a finding "
+                             "(default 60)")
+    search.add_argument("--max-timeouts", type=int, default=3, metavar="K",
+                        help="after K hangs in a row, stop that search (default 3)")
+    search.add_argument("--threads", type=int, default=None,
+                        help="intra-op threads, set equal in every framework")
+    search.add_argument("--jobs", type=int, default=2,
+                        help="searches running at once (default 2)")
+    search.add_argument("--out", required=True, metavar="DIR",
+                        help="run directory; DIR/worst-cases.toml replays the findings")
+    search.add_argument("--no-report", action="store_true", help="do not build the HTML report")
+    search.add_argument("--quiet", action="store_true", help="no progress bar")
+    search.set_defaults(handler=_cmd_search)
+    merge_parser = commands.add_parser(
+        "merge", help="merge run directories (one per machine, say) into one")
+    merge_parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories")
+    merge_parser.add_argument("--out", required=True, metavar="MERGED",
+                              help="the merged run directory (must not exist or be empty)")
+    merge_parser.add_argument("--prefer", metavar="first|last|RUN_DIR", default=None,
+                              help="which record to keep where two runs of one machine "
+                                   "disagree on a task (default: report them and write "
+                                   "nothing)")
+    merge_parser.set_defaults(handler=_cmd_merge)
+    rescore_parser = commands.add_parser(
+        "rescore", help="re-judge a run under the current scoring, running nothing again")
+    rescore_parser.add_argument("run", metavar="RUN_DIR", help="the run directory to re-judge")
+    rescore_parser.add_argument("--out", required=True, metavar="NEW_DIR",
+                                help="the rescored run directory (must not exist or be empty)")
+    rescore_parser.add_argument("--suite", default=None, metavar="FILE.toml",
+                                help="the run's suite, where run.json's no longer reads (a "
+                                     "suite file that moved)")
+    rescore_parser.add_argument("--reference-jobs", type=int, default=None, metavar="N",
+                                help="processes computing the exact references (default: one "
+                                     "per CPU; 0: in this process)")
+    rescore_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    rescore_parser.set_defaults(handler=_cmd_rescore)
     version_parser = commands.add_parser("version", help="print the softmax-bench version")
     version_parser.set_defaults(handler=_cmd_version)
     return parser

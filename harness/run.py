@@ -15,7 +15,9 @@ from typing import Any
 
 from harness.engine.core import Engine, EngineOptions
 from harness.engine.local import LocalExecutor
+from harness.engine.ray_executor import RayExecutor
 from harness.engine.workers import list_implementations
+from harness.errors import ConfigError
 from harness.frameworks import framework_statuses
 from harness.messages import Catalog
 from harness.planning import suites
@@ -38,14 +40,19 @@ def plan(opts: RunOptions, catalog: Catalog | dict[str, Any] | None = None) -> P
 
 def run_suite(opts: RunOptions, progress: Callable[[int, int, str], None] | None = None,
               catalog: Catalog | dict[str, Any] | None = None,
-              executor: LocalExecutor | None = None, log: Callable[[str], None] | None = None
+              executor: LocalExecutor | RayExecutor | None = None,
+              log: Callable[[str], None] | None = None
               ) -> tuple[Path, dict[str, int], Planner]:
     """Plan, create (or resume) the run directory, execute, and finish it. ``log`` takes the
     throughput planner's notes (memory bound, fidelity); default: stderr."""
     planner = plan(opts, catalog)
-    executor = executor or LocalExecutor(opts.device, opts.jobs, planner_threads(planner, opts))
-    store = (RunDirectory.open_for_resume(opts.out) if opts.resume
-             else RunDirectory.create(opts.out, planner.run_meta()))
+    executor = executor or make_executor(opts, planner)
+    try:
+        store = (RunDirectory.open_for_resume(opts.out) if opts.resume
+                 else RunDirectory.create(opts.out, planner.run_meta()))
+    except BaseException:
+        _shutdown(executor)
+        raise
     if isinstance(planner, ThroughputPlanner):
         if opts.resume:
             planner.resume_from(store.records())
@@ -66,11 +73,30 @@ def run_suite(opts: RunOptions, progress: Callable[[int, int, str], None] | None
     finally:
         if isinstance(planner, AccuracyPlanner):
             planner.close()
+        ray_detail = executor.describe() if isinstance(executor, RayExecutor) else None
+        _shutdown(executor)
     if isinstance(planner, ThroughputPlanner):
         planner.report_fidelity(*([log] if log else []))
     store.finish({"counts": counts, "framework_settings": engine.settings,
-                  "executor": executor.name, "wall_s": time.perf_counter() - started, **end})
+                  "executor": executor.name, "wall_s": time.perf_counter() - started,
+                  **({"ray": ray_detail} if ray_detail is not None else {}), **end})
     return opts.out, counts, planner
+
+
+def make_executor(opts: RunOptions, planner: Planner) -> LocalExecutor | RayExecutor:
+    """The executor ``opts.executor`` names (``--executor local|ray``, docs/cluster.md)."""
+    threads = planner_threads(planner, opts)
+    if opts.executor == "ray":
+        return RayExecutor(opts.device, opts.jobs, threads, opts.ray_address,
+                           exclusive=isinstance(planner, ThroughputPlanner))
+    if opts.ray_address is not None:
+        raise ConfigError("--ray-address goes with --executor ray")
+    return LocalExecutor(opts.device, opts.jobs, threads)
+
+
+def _shutdown(executor: LocalExecutor | RayExecutor) -> None:
+    if isinstance(executor, RayExecutor):
+        executor.shutdown()  # the local Ray cluster started for the run, if any
 
 
 def planner_threads(planner: Planner, opts: RunOptions) -> int | None:

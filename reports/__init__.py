@@ -5,6 +5,6 @@ anything and never import a framework. `build_report(run_dirs, out)` is the entr
 `softmax-bench report` and `softmax-bench run` call.
 """
 
-from reports.site import ReportError, build_report
+from reports.site import ReportError, build_report, build_single_file
 
-__all__ = ["ReportError", "build_report"]
+__all__ = ["ReportError", "build_report", "build_single_file"]

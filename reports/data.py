@@ -13,6 +13,7 @@ the same key on the same machine, the run named last wins, as in ``harness.store
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,7 +39,9 @@ __all__ = [
     "RunInfo",
     "ce_kind",
     "load_report_data",
+    "framework_version",
     "mode_of",
+    "version_key",
 ]
 
 # Statuses (and verdicts) of tasks that did not run: unsupported, unavailable, skipped.
@@ -145,6 +148,11 @@ class ReportData:
     implementations: dict[str, ImplInfo]
     platforms: dict[str, str] = field(default_factory=dict)  # platform -> hardware in words
     raw: pd.DataFrame | None = None  # the runs as results.load gives them (for compare)
+    # Where runs hold one framework in several versions on one machine: the records of every
+    # version (``records`` keeps one per key, the run named last), prepared like ``records``.
+    versions: pd.DataFrame | None = None
+    # what several pages derive alike (the leaderboard, the cross-entropy pairs), made once
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def accuracy(self) -> pd.DataFrame:
@@ -243,6 +251,7 @@ def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[name] = None
     out["run_index"] = frame["run_index"].astype(int)
+    out["version"] = frame["version"] if "version" in frame.columns else None
     out["machine"] = frame["machine"]
     out["platform"] = frame["platform"]
     outcome = out["verdict"].where(out["verdict"].notna(), out["status"])
@@ -258,21 +267,31 @@ def load_report_data(paths: Sequence[str | os.PathLike[str]]) -> ReportData:
     """Load and merge run directories (``harness.store.load`` raises StoreError on a bad one)."""
     if not paths:
         raise ValueError("no run directory given")
-    frames = []
-    raw_runs = []
-    for index, path in enumerate(paths):
-        frame = results.load(path)
-        frame["run_index"] = index
-        frames.append(frame)
-        raw_runs.append(results.read_run(path))
+    frames: list[pd.DataFrame] = []
+    raw_runs: list[dict[str, Any]] = []
+    run_paths: list[Path] = []
+    for path in paths:
+        # a merged run (softmax-bench merge) is shown as its parts, each with its machine
+        for run_path, run, frame in results.runs_of(path):
+            frame["run_index"] = len(frames)
+            frames.append(frame)
+            raw_runs.append(run)
+            run_paths.append(run_path)
     labels = _machine_labels(raw_runs)
-    runs = tuple(RunInfo(i, Path(p), raw, labels[i])
-                 for i, (p, raw) in enumerate(zip(paths, raw_runs)))
+    runs = tuple(RunInfo(i, p, raw, labels[i])
+                 for i, (p, raw) in enumerate(zip(run_paths, raw_runs)))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     raw = frame.drop(columns="run_index")
     frame["machine"] = pd.Series([labels[i] for i in frame["run_index"]], index=frame.index,
                                  dtype=object)
     frame["platform"] = frame["machine"] + " · " + frame["device"].astype(object)
+    frame["version"] = _versions(runs, frame)
+    versions = None
+    spread = frame.dropna(subset=["version"]).groupby(["machine", "framework"])["version"]
+    if len(frame) and (spread.nunique() > 1).any():
+        versions = frame.drop_duplicates(subset=[*results.KEY_FIELDS, "machine", "version"],
+                                         keep="last")
+        versions = _prepared(versions).reset_index(drop=True)
     frame = frame.drop_duplicates(subset=[*results.KEY_FIELDS, "machine"], keep="last")
     frame = _prepared(frame)
     frame = frame.sort_values(["platform", "implementation", "op", "pass", "dtype", "case"],
@@ -282,4 +301,33 @@ def load_report_data(paths: Sequence[str | os.PathLike[str]]) -> ReportData:
                                            frame["device"]):
         if platform not in platforms:
             platforms[str(platform)] = runs[int(run_index)].hardware(str(device))
-    return ReportData(runs, frame, _impls(runs, frame), dict(sorted(platforms.items())), raw)
+    return ReportData(runs, frame, _impls(runs, frame), dict(sorted(platforms.items())), raw,
+                      versions)
+
+
+def framework_version(run: RunInfo, framework: str) -> str | None:
+    """The version of ``framework`` that ``run`` recorded (run.json environment
+    ``framework_versions``), or None."""
+    versions = run.env.get("framework_versions") or {}
+    if not isinstance(versions, Mapping):
+        return None
+    value = versions.get(framework)
+    return None if value is None else str(value)
+
+
+def _versions(runs: Sequence[RunInfo], frame: pd.DataFrame) -> pd.Series:
+    """Each record's framework version, from its run's environment."""
+    cache: dict[tuple[int, str], str | None] = {}
+    out = []
+    for index, framework in zip(frame["run_index"], frame["framework"].astype(object)):
+        k = (int(index), str(framework))
+        if k not in cache:
+            cache[k] = framework_version(runs[k[0]], k[1])
+        out.append(cache[k])
+    return pd.Series(out, index=frame.index, dtype=object)
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Order of version strings: numbers as numbers ("1.9" < "1.15"), then text."""
+    parts = re.findall(r"\d+|[A-Za-z]+", version)
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)

@@ -30,20 +30,25 @@ from harness import store as results
 from harness.store import HarnessError
 from reports import charts
 from reports.data import ReportData, load_report_data
+from reports.datafiles import data_files
 from reports.pages import (
     Page,
     accuracy,
     comparison,
     cross_entropy,
+    history,
     implementations,
     overview,
+    search,
     stability,
     throughput,
 )
 from reports.pages.common import VERDICT_TEXT, impl_path, slug
 from reports.summaries import verdict_class
+from reports.tables import Cell, Table
 
-__all__ = ["MARKER", "ReportError", "build_report", "render_site"]
+__all__ = ["MARKER", "ReportError", "build_report", "build_single_file", "render_single_file",
+           "render_site"]
 
 MARKER = ".softmax-bench-report"
 NAV = (("overview", "index.html", "Overview"), ("accuracy", "accuracy.html", "Accuracy"),
@@ -113,6 +118,8 @@ def _has_charts(value: Any) -> bool:
         return False
     if isinstance(value, charts.Chart):
         return True
+    if isinstance(value, (Table, Cell)):  # thousands of cells, never a chart
+        return False
     if isinstance(value, dict):
         return any(_has_charts(v) for v in value.values())
     if isinstance(value, (list, tuple)):
@@ -134,10 +141,36 @@ def make_pages(data: ReportData, baseline: Any = None,
                baseline_runs: Sequence[str] = ()) -> list[Page]:
     pages = [overview.build(data), accuracy.build(data), stability.build(data),
              throughput.build(data), cross_entropy.build(data), implementations.build_index(data),
-             *implementations.build_pages(data)]
+             *implementations.build_pages(data), *history.pages(data), *search.pages(data)]
     if baseline is not None:
         pages.append(comparison.build(data, baseline, list(baseline_runs)))
     return pages
+
+
+def _nav(data: ReportData, baseline: Any, pages: Sequence[Page]) -> list[dict[str, str]]:
+    paths = {p.path for p in pages}
+    extra = [entry for entry in (history.NAV, search.NAV) if entry[1] in paths]
+    return [{"key": k, "path": p, "label": label}
+            for k, p, label in (*NAV, *((COMPARISON_NAV,) if baseline is not None else ()),
+                                *extra)]
+
+
+def _render_pages(data: ReportData, baseline: Any, baseline_runs: Sequence[str],
+                  assets: dict[str, str], data_links: list[dict[str, Any]], single: bool
+                  ) -> list[tuple[Page, str]]:
+    pages = make_pages(data, baseline, baseline_runs)
+    env = _environment()
+    common = {"assets": assets, "nav": _nav(data, baseline, pages), "subtitle": _subtitle(data),
+              "synthetic": data.synthetic_count, "run_count": len(data.runs),
+              "data_links": data_links, "single": single}
+    out = []
+    for page in pages:
+        template = env.get_template(page.template)
+        has_charts = bool(page.context.get("has_charts")) if "has_charts" in page.context \
+            else _has_charts(page.context)
+        context = {**page.context, "has_charts": has_charts}
+        out.append((page, template.render(page=page, root=page.root, **common, **context)))
+    return out
 
 
 def render_site(data: ReportData, baseline: Any = None,
@@ -150,17 +183,46 @@ def render_site(data: ReportData, baseline: Any = None,
     files.update({plotly_path: plotly_data, css_path: css, js_path: js,
                   MARKER: b"softmax-bench report (this directory is rebuilt as a whole)\n"})
     assets = {"plotly": plotly_path, "css": css_path, "js": js_path}
-    nav = [{"key": k, "path": p, "label": label}
-           for k, p, label in (*NAV, *((COMPARISON_NAV,) if baseline is not None else ()))]
-    env = _environment()
-    common = {"assets": assets, "nav": nav, "subtitle": _subtitle(data),
-              "synthetic": data.synthetic_count, "run_count": len(data.runs)}
-    for page in make_pages(data, baseline, baseline_runs):
-        template = env.get_template(page.template)
-        text = template.render(page=page, root=page.root, has_charts=_has_charts(page.context),
-                               **common, **page.context)
+    data_file_map, data_links = data_files(data)
+    files.update(data_file_map)
+    for page, text in _render_pages(data, baseline, baseline_runs, assets, data_links, False):
         files[page.path] = text.encode("utf-8")
     return files
+
+
+def _main_of(text: str, path: str) -> str:
+    """The content of a rendered page's ``<main>`` (its only one: page text is escaped)."""
+    start, end = text.find("<main>"), text.rfind("</main>")
+    if start < 0 or end < start:
+        raise ReportError(f"page {path} has no <main> element")
+    return text[start + len("<main>"):end]
+
+
+def render_single_file(data: ReportData, baseline: Any = None,
+                       baseline_runs: Sequence[str] = ()) -> bytes:
+    """The whole report as one self-contained HTML file: every page's content in a
+    ``<template>`` (inert until shown; report.js shows the one the URL fragment names),
+    plotly.js, the stylesheet and the script inlined once. It opens from disk, offline."""
+    _, plotly_data = _plotly_js()
+    css = _asset("report.css")[1].decode("utf-8")
+    js = _asset("report.js")[1].decode("utf-8")
+    plotly_text = plotly_data.decode("utf-8")
+    for name, text in (("plotly.js", plotly_text), ("report.js", js)):
+        if "</script" in text.lower():
+            raise ReportError(f"{name} holds '</script': it cannot be inlined")
+    if "</style" in css.lower():
+        raise ReportError("report.css holds '</style': it cannot be inlined")
+    none = {"css": "", "js": "", "plotly": ""}  # the page heads are not kept
+    rendered = _render_pages(data, baseline, baseline_runs, none, [], True)
+    pages = [{"path": page.path, "title": f"{page.title} · softmax-bench report",
+              "nav": page.nav, "html": markupsafe.Markup(_main_of(text, page.path))}
+             for page, text in rendered]
+    nav = _nav(data, baseline, [page for page, _ in rendered])
+    template = _environment().get_template("single.html.j2")
+    text = template.render(css=markupsafe.Markup(css), js=markupsafe.Markup(js),
+                           plotly=markupsafe.Markup(plotly_text), pages=pages, nav=nav,
+                           subtitle=_subtitle(data), run_count=len(data.runs))
+    return text.encode("utf-8")
 
 
 def _check_target(out: Path) -> None:
@@ -214,3 +276,32 @@ def build_report(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
         base_ids = sorted(set(base["run_id"].dropna().astype(str))) if len(base) else []
     write_site(render_site(data, base, base_ids), target)
     return target / "index.html"
+
+
+def build_single_file(run_dirs: Sequence[str | os.PathLike[str]],
+                      out: str | os.PathLike[str], *,
+                      baseline: Sequence[str | os.PathLike[str]] | None = None) -> Path:
+    """The report over ``run_dirs`` as one self-contained HTML file at ``out`` (replaced
+    atomically); returns its path. Raises StoreError for a bad run directory and ReportError
+    when ``out`` cannot be written."""
+    target = Path(out)
+    if target.is_dir():
+        raise ReportError(f"{target} is a directory; --single-file takes a file name")
+    data = load_report_data(list(run_dirs))
+    base = None
+    base_ids: list[str] = []
+    if baseline:
+        base = results.load(list(baseline))
+        base_ids = sorted(set(base["run_id"].dropna().astype(str))) if len(base) else []
+    body = render_single_file(data, base, base_ids)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {target}: {exc.strerror or exc}; "
+                          "choose a writable --single-file") from None
+    return target

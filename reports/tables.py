@@ -7,11 +7,28 @@ place. Cell text is plain text: the template escapes it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-__all__ = ["Cell", "Column", "Table", "mark_best"]
+__all__ = ["Cell", "Column", "Table", "mark_best", "record_anchor", "row_anchor"]
+
+
+def _digest(parts: Sequence[object]) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:12]
+
+
+def record_anchor(implementation: object, case: object, dtype: object, device: object,
+                  pass_: object, machine: object) -> str:
+    """The permalink id of a record's row (implementation × case × dtype × device, with the
+    pass and the machine): the same wherever the record is listed and in every rebuild."""
+    return "r-" + _digest((implementation, case, dtype, device, pass_, machine))
+
+
+def row_anchor(table_id: str, texts: Sequence[str]) -> str:
+    """The permalink id of an aggregate row: its table and the text of its key cells."""
+    return "r-" + _digest((table_id, *texts))
 
 
 @dataclass(frozen=True)
@@ -34,11 +51,20 @@ class Cell:
         if isinstance(self.value, float):
             if math.isnan(self.value):
                 return None
-            return repr(self.value) if math.isfinite(self.value) else (
+            # nine significant digits order every pair of float32 values and nearly every
+            # pair of float64 ones, at half the bytes of repr() (a full run has ~10^5 cells)
+            return f"{self.value:.9g}" if math.isfinite(self.value) else (
                 "Infinity" if self.value > 0 else "-Infinity")
         if isinstance(self.value, int):
             return str(self.value)
         return self.value
+
+    @property
+    def data_v(self) -> str | None:
+        """``sort_key`` where the sorting script needs it: not for a text equal to the cell's
+        own text (the script falls back to the text)."""
+        key = self.sort_key
+        return None if isinstance(self.value, str) and key == self.text else key
 
 
 @dataclass(frozen=True)
@@ -61,9 +87,30 @@ class Table:
     rows: list[list[Cell]] = field(default_factory=list)
     caption: str = ""
     filter: bool = True
+    # one permalink id per row (record_anchor); None: made from the text cells (row_anchor)
+    ids: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def anchors(self) -> list[str]:
+        """A stable, unique id per row: ``ids`` where given, else a hash of the table id and
+        the row's text cells (numbers change between runs, names do not); repeats get a
+        suffix."""
+        if self.ids is not None and len(self.ids) == len(self.rows):
+            given = self.ids
+        else:
+            given = [row_anchor(self.id, [c.text for c in row
+                                          if not isinstance(c.value, (int, float))])
+                     for row in self.rows]
+        seen: dict[str, int] = {}
+        out = []
+        for anchor in given:
+            n = seen.get(anchor, 0)
+            seen[anchor] = n + 1
+            out.append(anchor if n == 0 else f"{anchor}-{n + 1}")
+        return out
 
 
 def _number(cell: Cell) -> float | None:

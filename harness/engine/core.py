@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,13 +52,23 @@ class Task(Protocol):
 class Unit:
     """Tasks that run in order in one worker: one implementation in one dtype (compiling is the
     slow part, and per dtype). ``stage``: units of a lower stage all finish before any of a
-    higher one starts. ``weight``: the tasks it executes (for the queue's balance)."""
+    higher one starts. ``weight``: the tasks it executes (for the queue's balance).
+
+    ``size``: set for an *adaptive* unit, whose ``tasks`` is an iterable the planner produces
+    lazily (the search: the next candidate depends on the outcomes so far). The engine takes
+    one task from it only after the previous one's outcome went to the planner, and ``size``
+    is the most tasks it will yield (the progress total)."""
 
     framework: str
-    tasks: list[Any]
+    tasks: Iterable[Any]
     stage: int = 0
     weight: int = 0
     recorded: bool = True  # False: a preparatory unit whose outcomes go to the planner only
+    size: int | None = None  # adaptive: at most this many tasks, produced lazily
+
+    def planned(self) -> int:
+        """How many tasks the unit runs (at most, for an adaptive one)."""
+        return self.size if self.size is not None else len(self.tasks)  # type: ignore[arg-type]
 
 
 class Planner(Protocol):
@@ -160,9 +170,12 @@ class Engine:
 
     def run(self) -> dict[str, int]:
         units = self.planner.units()
-        self._total = sum(len(u.tasks) for u in units if u.recorded)
+        self._total = sum(u.planned() for u in units if u.recorded)
         self._skip_done = self._finished_keys()
         for unit in units:
+            if unit.size is not None:  # adaptive: its tasks do not exist yet
+                unit.weight = unit.size
+                continue
             unit.weight = (sum(self.planner.skip_reason(t) is None for t in unit.tasks)
                            if unit.recorded else len(unit.tasks))
         try:
@@ -188,8 +201,12 @@ class Engine:
                                      session)
             return
         device = self.planner.device
-        pending = [t for t in unit.tasks if t.key(device) not in self._skip_done]
-        self._advance(len(unit.tasks) - len(pending), unit.framework)
+        pending: Iterable[Any]
+        if unit.size is not None:  # adaptive: taken one at a time, after the last outcome
+            pending = (t for t in unit.tasks if t.key(device) not in self._skip_done)
+        else:
+            pending = [t for t in unit.tasks if t.key(device) not in self._skip_done]
+            self._advance(len(unit.tasks) - len(pending), unit.framework)  # type: ignore[arg-type]
         status = self.framework_status.get(unit.framework)
         unavailable = status.reason if status is not None and not status.available else ""
         timeouts, tripped = 0, ""
@@ -216,13 +233,14 @@ class Engine:
             if session.hello is not None:
                 with self._lock:
                     self.settings.setdefault(unit.framework, dict(session.hello.settings))
+            node = getattr(session, "node", None)  # where its worker ran (record field)
             if reply.status == UNAVAILABLE:
                 unavailable = reply.message
                 self._emit(task, {"status": UNAVAILABLE, "message": unavailable,
-                                  "verdict": UNAVAILABLE})
+                                  "verdict": UNAVAILABLE, "node": node})
                 continue
             self._emit(task, {**self.planner.outcome(task, message, reply, session),
-                              "wall_s": wall})
+                              "wall_s": wall, "node": node})
             # The circuit breaker: an implementation that hangs would cost its timeout on
             # every task; after max_timeouts in a row the rest of its unit is skipped.
             timeouts = timeouts + 1 if reply.status == TIMEOUT else 0

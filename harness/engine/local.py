@@ -9,6 +9,7 @@ live in Ray actors on other machines.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,9 @@ from harness.messages import Hello, Reply, Request
 # call fails the same way), so the worker is replaced before the next task.
 STICKY_ERRORS = ("CUDA error", "cudaError", "CUDA_ERROR", "CUBLAS_STATUS", "CUDNN_STATUS",
                  "device-side assert", "illegal memory access")
+
+
+MAX_START_FAILURES = 3
 
 
 def is_sticky(reply: Reply) -> bool:
@@ -57,8 +61,10 @@ class WorkerSession:
 
     def __init__(self, framework: str, device: str, env: dict[str, str]):
         self.framework, self.device, self.env = framework, device, env
+        self.node = socket.gethostname()  # the records' ``node``: where the worker runs
         self.worker: Worker | None = None
         self.unavailable = ""  # set when a worker could not serve: no use starting another
+        self.start_failures = 0  # workers in a row that failed to start
 
     @property
     def hello(self) -> Hello | None:
@@ -69,9 +75,18 @@ class WorkerSession:
             return Reply("unavailable", self.unavailable)
         if self.worker is None or not self.worker.alive:
             self.worker = Worker(self.framework, self.device, env=self.env)
-            if not self.worker.hello.available:
-                self.unavailable = self.worker.hello.reason or "unavailable"
+            hello = self.worker.hello
+            if not hello.available and hello.reason.startswith(Worker.START_FAILED):
+                # A worker that died or hung while starting may be a passing accident (a file
+                # being replaced, memory pressure): the task is a crash, and the next one tries
+                # a fresh worker; after MAX_START_FAILURES in a row the framework is unavailable.
+                self.start_failures += 1
+                if self.start_failures < MAX_START_FAILURES:
+                    return Reply("crash", hello.reason)
+            if not hello.available:
+                self.unavailable = hello.reason or "unavailable"
                 return Reply("unavailable", self.unavailable)
+            self.start_failures = 0
         reply = self.worker.request(message, timeout)
         if reply.status in ("crash", "timeout") or is_sticky(reply):
             self.worker.kill()  # the next request starts a fresh worker

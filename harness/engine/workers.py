@@ -35,6 +35,8 @@ def kill_all() -> None:
 class Worker:
     """One ``python -m harness.worker FRAMEWORK DEVICE`` process."""
 
+    START_FAILED = "worker failed to start"  # the reason of a hello the worker never sent
+
     def __init__(self, framework: str, device: str, start_timeout: float = 300.0,
                  env: dict[str, str] | None = None):
         self.framework, self.device = framework, device
@@ -54,7 +56,7 @@ class Worker:
                 raise ValueError(first.message)
             self.hello = Hello.from_json(first.data)
         except (ValueError, TypeError) as exc:
-            self.hello = Hello.failed(f"worker failed to start: {exc}")
+            self.hello = Hello.failed(f"{self.START_FAILED}: {exc}")
             self.kill()
 
     def _pump_out(self) -> None:

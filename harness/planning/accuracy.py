@@ -31,6 +31,7 @@ from harness.planning import cases as cases_mod
 from harness.planning import suites
 from harness.planning.request import RunOptions
 from harness.registry import choose
+from harness.store import outputs
 from harness.vocabulary import BACKWARD, ERROR, FORWARD, OK, PASSES
 from references.pool import ReferencePool
 
@@ -175,7 +176,10 @@ class AccuracyPlanner:
             out_path = Path(message.out_path)
             actual = arrays_io.load(out_path)["out"]
             out_path.unlink(missing_ok=True)
-            return {"status": OK, **self._score(task, actual, None)}
+            # the raw output, kept for `softmax-bench rescore` (harness.store.outputs)
+            kept = (outputs.put_output(self.opts.out, actual)
+                    if outputs.keep(actual, self.opts.keep_outputs_up_to) else None)
+            return {"status": OK, **self._score(task, actual, None), "output_sha256": kept}
         if reply.status == ERROR:
             # an exception can be the expected behaviour (labels out of range, conventions),
             # but not a device error that poisons the process (a CUDA device-side assert)
@@ -188,6 +192,7 @@ class AccuracyPlanner:
         return {"suite": opts.suite, "device": opts.device, "dtypes": list(opts.dtypes),
                 "include": list(opts.include), "exclude": list(opts.exclude),
                 "timeout_s": opts.timeout, "threads": opts.threads,
+                "keep_outputs_up_to": opts.keep_outputs_up_to,
                 "plugin_errors": self.plugin_errors,
                 "families": _families(self.tasks),
                 "implementations": [i.to_json() for i in self.implementations]}
@@ -224,12 +229,23 @@ class AccuracyPlanner:
 
     def _score(self, task: Task, actual: np.ndarray | None, raised: str | None,
                device_error: bool = False) -> dict[str, Any]:
-        case = task.case
-        return scoring.score_outcome(
-            op=case.op, pass_=task.pass_, dtype=case.dtype, actual=actual,
-            reference=self.references.get(case, task.pass_), inputs=case.inputs,
-            case_status=case.status_for(task.pass_), family=case.family, raised=raised,
-            cotangent=case.cotangent, own_rows=case.own_rows, device_error=device_error)
+        return score_case(task.case, task.pass_, actual, raised, self.references,
+                          device_error=device_error)
+
+
+def score_case(case: cases_mod.CaseInput, pass_: str, actual: np.ndarray | None,
+               raised: str | None, references: References | None, *,
+               device_error: bool = False) -> dict[str, Any]:
+    """The metric fields of one outcome of ``case``: an output, or the exception ``raised``
+    (``references`` may be None then: an exception needs no exact value). The planner and
+    ``softmax-bench rescore`` judge through this one function."""
+    reference = (references.get(case, pass_)
+                 if actual is not None and references is not None else None)
+    return scoring.score_outcome(
+        op=case.op, pass_=pass_, dtype=case.dtype, actual=actual, reference=reference,
+        inputs=case.inputs, case_status=case.status_for(pass_), family=case.family,
+        raised=raised, cotangent=case.cotangent, own_rows=case.own_rows,
+        device_error=device_error)
 
 
 def _families(tasks: list[Task]) -> dict[str, dict[str, Any]]:
@@ -253,4 +269,4 @@ def _json_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in options.items()}
 
 
-__all__ = ["FORWARD", "AccuracyPlanner", "References", "Task"]
+__all__ = ["FORWARD", "AccuracyPlanner", "References", "Task", "score_case"]

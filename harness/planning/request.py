@@ -22,4 +22,7 @@ class RunOptions:
     max_timeouts: int = 3  # consecutive timeouts of one implementation in a unit
     threads: int | None = None
     jobs: int = 2  # framework workers running at once
+    executor: str = "local"  # local (threads + worker processes here) or ray (docs/cluster.md)
+    ray_address: str | None = None  # with ray: the cluster to join (None: a local one)
     reference_jobs: int | None = None  # reference processes (None: one per CPU; 0: inline)
+    keep_outputs_up_to: int = 65536  # keep raw outputs of at most this many elements (0: none)

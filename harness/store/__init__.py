@@ -7,6 +7,7 @@ and ``harness.vocabulary`` (tests/test_layers.py).
 """
 
 from harness.errors import HarnessError, StoreError
+from harness.store.merge import runs_of
 from harness.store.run_directory import RunDirectory, load, read_run
 from harness.store.schema import (
     FIELD_BY_NAME,
@@ -48,6 +49,7 @@ __all__ = [
     "device_copy_gbps",
     "load",
     "read_run",
+    "runs_of",
     "upgrade_record",
     "upgrade_records",
     "upgrade_run",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import orjson
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from harness.errors import StoreError
@@ -144,6 +145,16 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _read_run_json(Path(path))
 
 
+def _loads(line: str) -> Any:
+    """One JSON line: orjson (most of ``load``'s time is parsing the wide ``worst_row``
+    lists), falling back to the standard library for what orjson refuses but ``json`` writes
+    (``NaN``, ``Infinity``, integers beyond 64 bits), so the result is the same."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
 def _parse_lines(file: Path, text: str) -> tuple[list[dict[str, Any]], int]:
     """Records in ``text`` and the byte length of its clean part (a torn last line dropped)."""
     records: list[dict[str, Any]] = []
@@ -156,7 +167,7 @@ def _parse_lines(file: Path, text: str) -> tuple[list[dict[str, Any]], int]:
                 clean += len(line.encode()) + 1
             continue
         try:
-            record = json.loads(line)
+            record = _loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
@@ -386,17 +397,29 @@ def load(path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     """All records of one or several run directories: one typed row per record.
 
     Every row carries its run's ``run_id`` and ``machine_fingerprint``, so runs from several
-    machines merge into one table. A missing or damaged run raises ``StoreError`` naming the file.
+    machines merge into one table (a merged run's records carry their own: ``harness.store.merge``).
+    A missing or damaged run raises ``StoreError`` naming the file.
     """
     rows: list[dict[str, Any]] = []
     for directory in _run_paths(path_or_paths):
         run = _read_run_json(directory)
-        env = run.get("environment") or {}
-        extra = {"run_id": run.get("run_id"),
-                 "machine_fingerprint": env.get("machine_fingerprint")}
-        version = run["schema_version_read"]
-        rows.extend({**record, **extra}
-                    for record in upgrade_records(_read_records(directory), version))
+        rows.extend(with_run_columns(run, upgrade_records(_read_records(directory),
+                                                          run["schema_version_read"])))
+    return frame_of(rows)
+
+
+def with_run_columns(run: Mapping[str, Any], records: Iterable[Mapping[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    """Records with their run's ``RUN_COLUMNS`` (``run_id``, ``machine_fingerprint``) where they
+    do not carry their own (the records of a merged run do)."""
+    env = run.get("environment") or {}
+    extra = {"run_id": run.get("run_id"), "machine_fingerprint": env.get("machine_fingerprint")}
+    return [{**record, **{k: v for k, v in extra.items() if record.get(k) is None}}
+            for record in records]
+
+
+def frame_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Records (with their run columns) as ``load`` gives them: one typed row each."""
     frame = pd.DataFrame(rows, columns=None if rows else [*(f.name for f in FIELDS),
                                                           *RUN_COLUMNS])
     return _typed(frame)

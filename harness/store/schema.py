@@ -174,6 +174,18 @@ FIELDS: tuple[Field, ...] = (
     Field("timer", "str", "the timing engine, clock and sync, e.g. 'pytest-benchmark 5.3.1 "
           "perf_counter + jax.block_until_ready on each call's result'"),
     Field("wall_s", "float", "wall time of the task, scoring excluded"),
+    Field("node", "str", "host name of the machine whose worker ran the task (null: it did "
+          "not run: unsupported, skipped, a framework not installed)"),
+    # kept outputs and rescoring (harness.store.outputs, harness.rescore, docs/scoring.md §9)
+    Field("output_sha256", "str", "the implementation's raw output, kept in the run directory "
+          "as outputs/<first 2 hex>/<sha256>.npz (null: not kept: larger than the run's "
+          "keep_outputs_up_to, or no output)"),
+    Field("rescored", "str", "set by softmax-bench rescore: output (re-judged from the kept "
+          "output), record (re-judged from the record's status and message) or carried (kept "
+          "as it was; rescore_reason says why)"),
+    Field("rescore_reason", "str", "rescore: why a record was carried over or how it was "
+          "re-judged"),
+    Field("previous_verdict", "str", "rescore: the verdict the record had before"),
 )
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 KEY_FIELDS: tuple[str, ...] = ("implementation", "op", "pass", "case", "dtype", "device")

@@ -13,6 +13,7 @@ from reports.data import ReportData
 from reports.pages import Page
 from reports.pages.common import (
     WinnersGrid,
+    board_of,
     dtype_key,
     impl_cell,
     num_cell,
@@ -21,7 +22,7 @@ from reports.pages.common import (
     severity_cell,
     winners_grids_of,
 )
-from reports.summaries import leaderboard, winners
+from reports.summaries import winners
 from reports.tables import Cell, Column, Table, mark_best
 
 __all__ = ["WinnersGrid", "build", "winners_grids"]
@@ -80,7 +81,7 @@ def leader_table(table_id: str, group: pd.DataFrame) -> Table:
 
 
 def winners_grids(data: ReportData, board: pd.DataFrame | None = None) -> list[WinnersGrid]:
-    board = leaderboard(data.accuracy) if board is None else board
+    board = board_of(data) if board is None else board
 
     def describe(r: Any) -> tuple[str, str]:
         severity = r["worst_severity"] or "–"
@@ -143,7 +144,7 @@ def _heatmaps(data: ReportData) -> list[charts.Chart]:
 
 
 def build(data: ReportData) -> Page:
-    board = leaderboard(data.accuracy)
+    board = board_of(data)
     sections: list[dict[str, Any]] = []
     n = 0
     for platform in sorted(board["platform"].unique()) if len(board) else []:

@@ -22,11 +22,12 @@ from harness.vocabulary import (
     VERDICT_RANK,
 )
 from reports import fmt
-from reports.summaries import verdict_class
+from reports.summaries import leaderboard, verdict_class
 from reports.tables import Cell
 
 __all__ = [
     "VERDICT_TEXT",
+    "board_of",
     "dtype_key",
     "impl_cell",
     "impl_path",
@@ -44,6 +45,14 @@ VERDICT_TEXT: dict[str, str] = {**{v.name: v.text for v in VERDICT_LIST}, **NOT_
 # The CSS class of each severity (the verdict badges' colours).
 SEVERITY_CLASS: dict[str, str] = {"none": "v-ok", "minor": "v-note", "major": "v-warn",
                                   "critical": "v-fail"}
+
+
+def board_of(data: Any) -> pd.DataFrame:
+    """``summaries.leaderboard(data.accuracy)``, made once per report (several pages read it;
+    treat it as read-only)."""
+    if "board" not in data.memo:
+        data.memo["board"] = leaderboard(data.accuracy)
+    return data.memo["board"]
 
 
 def dtype_key(dtype: Any) -> tuple[int, str]:

@@ -20,8 +20,8 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from reports import charts, fmt
 from reports.data import CE_OPS, ReportData, ce_kind, mode_of
 from reports.pages import Page
-from reports.pages.common import dtype_key, impl_cell, num_cell, op_key, pass_key
-from reports.summaries import failing_mask, leaderboard, scored_records
+from reports.pages.common import board_of, dtype_key, impl_cell, num_cell, op_key, pass_key
+from reports.summaries import failing_mask, scored_records
 from reports.tables import Cell, Column, Table
 
 __all__ = ["Pair", "build", "pairs", "summary_table"]
@@ -83,14 +83,24 @@ def _families(frame: pd.DataFrame) -> dict[tuple[str, ...], tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
-def _speedup(timing: pd.DataFrame, key: tuple[str, str, str, str], fused: str,
-             composed: str) -> tuple[float | None, int]:
-    platform, op, pass_, dtype = key
-    t = timing[(timing["platform"] == platform) & (timing["op"] == op)
-               & (timing["pass"] == pass_) & (timing["dtype"] == dtype)]
-    f = t[t["implementation"] == fused].groupby("elements")["median_s"].median()
-    c = t[t["implementation"] == composed].groupby("elements")["median_s"].median()
-    common = sorted(set(f.index) & set(c.index))
+def _medians(timing: pd.DataFrame) -> dict[tuple[str, ...], dict[int, float]]:
+    """Median time per (platform, op, pass, dtype, implementation) and size: one groupby
+    for every pair instead of a filter per pair."""
+    if not len(timing):
+        return {}
+    grouped = timing.groupby(["platform", "op", "pass", "dtype", "implementation",
+                              "elements"], sort=False)["median_s"].median()
+    out: dict[tuple[str, ...], dict[int, float]] = defaultdict(dict)
+    for (platform, op, pass_, dtype, impl, elements), value in grouped.items():
+        out[tuple(map(str, (platform, op, pass_, dtype, impl)))][int(elements)] = float(value)
+    return out
+
+
+def _speedup(medians: dict[tuple[str, ...], dict[int, float]], key: tuple[str, str, str, str],
+             fused: str, composed: str) -> tuple[float | None, int]:
+    f = medians.get((*key, fused), {})
+    c = medians.get((*key, composed), {})
+    common = sorted(set(f) & set(c))
     ratios = [c[e] / f[e] for e in common if f[e] > 0 and c[e] > 0]
     if not ratios:
         return None, 0
@@ -98,7 +108,16 @@ def _speedup(timing: pd.DataFrame, key: tuple[str, str, str, str], fused: str,
 
 
 def pairs(data: ReportData, board: pd.DataFrame | None = None) -> list[Pair]:
-    board = leaderboard(data.accuracy) if board is None else board
+    if board is None and "ce_pairs" in data.memo:
+        return list(data.memo["ce_pairs"])
+    found = _pairs(data, board)
+    if board is None:
+        data.memo["ce_pairs"] = tuple(found)
+    return found
+
+
+def _pairs(data: ReportData, board: pd.DataFrame | None) -> list[Pair]:
+    board = board_of(data) if board is None else board
     board = board[board["op"].isin(CE_OPS)]
     acc = {(r["platform"], r["op"], r["pass"], r["dtype"], r["implementation"]): r.to_dict()
            for _, r in board.iterrows()}
@@ -115,10 +134,11 @@ def pairs(data: ReportData, board: pd.DataFrame | None = None) -> list[Pair]:
         groups[(platform, op, framework, mode_of(impl), dtype, pass_)][ce_kind(impl)].append(
             impl)
     out = []
+    medians = _medians(timing)
     for (platform, op, framework, mode, dtype, pass_), sides in groups.items():
         for fused in sorted(sides["fused"]):
             for composed in sorted(sides["composed"]):
-                speed, sizes = _speedup(timing, (platform, op, pass_, dtype), fused, composed)
+                speed, sizes = _speedup(medians, (platform, op, pass_, dtype), fused, composed)
                 out.append(Pair(platform, op, framework, mode, dtype, pass_, fused, composed,
                                 acc.get((platform, op, pass_, dtype, fused)),
                                 acc.get((platform, op, pass_, dtype, composed)),
@@ -233,8 +253,8 @@ def _charts(data: ReportData, board: pd.DataFrame) -> list[charts.Chart]:
 
 
 def build(data: ReportData) -> Page:
-    board = leaderboard(data.accuracy)
-    items = pairs(data, board)
+    board = board_of(data)
+    items = pairs(data)
     context = {"summary": summary_table("ce-summary", items),
                "pairs": pair_table("ce-pairs", items), "charts": _charts(data, board),
                "ulp_factor": ULP_FACTOR, "speed_margin": SPEED_MARGIN}

@@ -16,6 +16,7 @@ from reports import charts, fmt
 from reports.data import ImplInfo, ReportData
 from reports.pages import Page
 from reports.pages.common import (
+    board_of,
     dtype_key,
     impl_cell,
     impl_path,
@@ -26,8 +27,8 @@ from reports.pages.common import (
 )
 from reports.pages.stability import details_of
 from reports.pages.throughput import timing_series, timing_table
-from reports.summaries import DETAIL_FIELDS, leaderboard, worst_records
-from reports.tables import Cell, Column, Table
+from reports.summaries import DETAIL_FIELDS, worst_records
+from reports.tables import Cell, Column, Table, record_anchor
 
 __all__ = ["build_index", "build_pages"]
 
@@ -49,7 +50,7 @@ def build_index(data: ReportData) -> Page:
     recs = data.records
     per = recs.groupby("implementation").agg(records=("ran", "size"), ran=("ran", "sum"),
                                              failing=("fails", "sum"))
-    board = leaderboard(data.accuracy)
+    board = board_of(data)
     max_ulp = board.groupby("implementation")["max_ulp"].max() if len(board) else {}
     gbps = data.timing.groupby("implementation")["gbps"].max() if data.has_timing else {}
     rows = []
@@ -165,7 +166,10 @@ def _problems(data: ReportData, acc: pd.DataFrame) -> tuple[dict[str, Table],
     tables = {}
     for name, rows in _split(bad[list(DETAIL_FIELDS)]).items():
         cells = []
+        ids = []
         for r in rows[:PROBLEM_LIMIT]:
+            ids.append(record_anchor(name, r["case"], r["dtype"], r["device"], r["pass"],
+                                     r["machine"]))
             why = r["score_message"] or r["message"] or ""
             cells.append([verdict_cell(r["outcome"], title=""), Cell(str(r["case_family"])),
                           Cell(str(r["case"]), code=True), Cell(str(r["dtype"])),
@@ -176,7 +180,7 @@ def _problems(data: ReportData, acc: pd.DataFrame) -> tuple[dict[str, Table],
         caption = (f"{len(rows)} records, worst verdict first" if len(rows) <= PROBLEM_LIMIT
                    else f"the {PROBLEM_LIMIT} worst of {len(rows)} records (results.jsonl "
                         "holds them all)")
-        tables[name] = Table("problems", PROBLEM_COLUMNS, cells, caption=caption)
+        tables[name] = Table("problems", PROBLEM_COLUMNS, cells, caption=caption, ids=ids)
     # the adversarial families' worst records, with their commands, are on the stability page
     ordinary = acc[~acc["case_family"].isin(data.adversarial_families).to_numpy()]
     worst = worst_records(ordinary, ["implementation", "case_family", "platform"])
@@ -208,7 +212,7 @@ def _page(data: ReportData, info: ImplInfo, parts: dict[str, Any]) -> Page:
 
 def build_pages(data: ReportData) -> list[Page]:
     acc = data.accuracy
-    board = leaderboard(acc)
+    board = board_of(data)
     timing = {str(k): g for k, g in data.timing.groupby("implementation")} \
         if data.has_timing else {}
     problems, worst = _problems(data, acc)

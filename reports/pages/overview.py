@@ -13,11 +13,11 @@ from reports import fmt
 from reports.data import THROUGHPUT_FAMILY, ReportData, RunInfo
 from reports.pages import Page
 from reports.pages.accuracy import winners_grids
-from reports.pages.common import dtype_key, impl_cell, op_key, pass_key
+from reports.pages.common import board_of, dtype_key, impl_cell, op_key, pass_key
 from reports.pages.cross_entropy import Pair, pairs, summary_table
 from reports.pages.stability import failing_specials
 from reports.pages.throughput import fastest_grids
-from reports.summaries import leaderboard, stability_cells
+from reports.summaries import stability_cells
 from reports.tables import Cell, Column, Table
 
 __all__ = ["build"]
@@ -242,8 +242,8 @@ def fused_in_words(items: list[Pair]) -> list[dict[str, str]]:
 
 
 def build(data: ReportData) -> Page:
-    board = leaderboard(data.accuracy)
-    ce_pairs = pairs(data, board)
+    board = board_of(data)
+    ce_pairs = pairs(data)
     families = [f for f in data.adversarial_families
                 if f in set(data.accuracy["case_family"].astype(str))]
     coverage, reasons = _coverage(data)

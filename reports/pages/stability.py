@@ -20,6 +20,7 @@ from reports.pages import Page
 from reports.pages.common import SEVERITY_CLASS, VERDICT_TEXT, impl_path, op_key
 from reports.repro import reproduce_command
 from reports.summaries import PADDING_FAMILY, StabilityCell, stability_cells, verdict_class
+from reports.tables import record_anchor, row_anchor
 
 __all__ = ["Detail", "build", "details_of", "failing_specials"]
 
@@ -39,6 +40,7 @@ class Detail:
     where: str
     why: str
     command: str
+    anchor: str = ""  # the permalink id of its block ("d" + the record's row id)
 
 
 def _text(value: Any) -> str:
@@ -61,7 +63,10 @@ def details_of(data: ReportData, records: Any) -> list[Detail]:
         out.append(Detail(str(r["machine"]), str(r["dtype"]), str(r["pass"]), str(r["case"]),
                           verdict, verdict_class(_text(r.get("outcome"))), expected or "–",
                           got or "–", where,
-                          why, reproduce_command(r, suite) if suite else ""))
+                          why, reproduce_command(r, suite) if suite else "",
+                          "d" + record_anchor(r.get("implementation"), r.get("case"),
+                                              r.get("dtype"), r.get("device"), r.get("pass"),
+                                              r.get("machine"))))
     return out
 
 
@@ -103,7 +108,8 @@ def build(data: ReportData) -> Page:
                 title = f"severity {cell.severity}: {SEVERITY_TEXT[cell.severity]}. {title}"
             row_cells.append({"cell": cell, "cls": verdict_class(cell.verdict),
                               "details": details_of(data, cell.shown), "title": title})
-        rows.append({"impl": impl, "href": impl_path(impl), "op": info.op if info else "",
+        rows.append({"impl": impl, "href": impl_path(impl), "id": row_anchor("matrix", [impl]),
+                     "op": info.op if info else "",
                      "cells": row_cells})
     legend = [(v, verdict_class(v), text) for v, text in VERDICT_TEXT.items()]
     severities = [(s, SEVERITY_CLASS[s], SEVERITY_TEXT[s]) for s in SEVERITIES]

@@ -23,7 +23,7 @@ from reports.pages.common import (
     pass_key,
     winners_grids_of,
 )
-from reports.tables import Cell, Column, Table
+from reports.tables import Cell, Column, Table, record_anchor
 
 __all__ = ["FastestGrid", "NOISY_IQR", "build", "fastest", "fastest_grids", "timing_series",
            "timing_table"]
@@ -106,6 +106,9 @@ def timing_table(table_id: str, timing: pd.DataFrame) -> Table:
     rows = []
     frame = timing.sort_values(["implementation", "platform", "op", "pass", "dtype", "elements"],
                                kind="stable")
+    ids = [record_anchor(*key) for key in zip(
+        frame["implementation"], frame["case"], frame["dtype"], frame["device"],
+        frame["pass"], frame["machine"])]
     for _, r in frame.iterrows():
         ratio = r["iqr_s"] / r["median_s"] if r["median_s"] else float("nan")
         method = r.get("peak_bytes_method")
@@ -123,7 +126,7 @@ def timing_table(table_id: str, timing: pd.DataFrame) -> Table:
             num_cell(r["rounds"], fmt.number(r["rounds"], 6)),
             num_cell(r["threads"], fmt.number(r["threads"], 6)),
         ])
-    return Table(table_id, TIMING_COLUMNS, rows)
+    return Table(table_id, TIMING_COLUMNS, rows, ids=ids)
 
 
 def build(data: ReportData) -> Page:

@@ -190,3 +190,63 @@ def test_overview_leads_with_the_standards_severity_and_the_fused_answer(
     assert "the fused cross-entropy is more stable than the composed one in" in fused
     assert page.locator("#standards-words summary").is_visible()
     assert not watched.problems
+
+
+def test_single_file_opens_offline_and_draws_every_chart(browser: Browser,
+                                                         tmp_path: Path) -> None:
+    """Every page of the single file, shown by its fragment: no console error, no request
+    that is not the file, every chart drawn; links between pages stay in the file."""
+    from reports import build_single_file
+    from tests.reports.runs import FIXTURE
+
+    out = build_single_file([FIXTURE], tmp_path / "report.html")
+    watched = Watched(browser)
+    page = watched.open(out)
+    paths = page.evaluate("[...document.querySelectorAll('template[data-page]')]"
+                          ".map(t => t.getAttribute('data-page'))")
+    assert "index.html" in paths and len(paths) > 20
+    assert page.locator("main#page h1").inner_text() == "Overview"
+    for path in paths:
+        page.evaluate("p => { location.hash = 'page=' + encodeURIComponent(p); }", path)
+        page.wait_for_function("p => decodeURIComponent(location.hash).includes(p)", arg=path)
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": 1400, "height": min(int(height), 30000)})
+        page.wait_for_function(ALL_CHARTS_DRAWN, timeout=20000)
+        page.set_viewport_size({"width": 1400, "height": 900})
+    page.evaluate("location.hash = 'page=index.html'")
+    page.locator("main#page a[href='accuracy.html']").first.click()
+    assert page.locator("main#page h1").inner_text() == "Accuracy"
+    assert "page=accuracy.html" in page.url
+    assert not watched.problems
+
+
+def test_permalink_reopens_the_same_row_sorting_and_filter(browser: Browser,
+                                                           fixture_site: Path) -> None:
+    watched = Watched(browser)
+    page = watched.open(fixture_site / "throughput.html")
+    table = page.locator("#t-timing")
+    page.locator('input.filter[data-table="t-timing"]').fill("float32 forward")
+    header = table.locator("thead th").nth(9)  # GB/s
+    header.click()
+    header.click()  # descending
+    row = table.locator("tbody tr:not([hidden])").nth(2)
+    row.hover()
+    row.locator("a.permalink").click()
+    link = page.url
+    assert "t-timing.filter=float32+forward" in link and "t-timing.sort=9d" in link
+    row_id = row.get_attribute("id")
+    assert f"row={row_id}" in link
+    shown = [t.replace("\u00b6", "")
+             for t in table.locator("tbody tr:not([hidden])").all_inner_texts()]
+    fresh = Watched(browser)  # a new tab that opens the copied link
+    again = fresh.page
+    again.goto(link)
+    again.wait_for_load_state("load")
+    table2 = again.locator("#t-timing")
+    assert [t.replace("\u00b6", "") for t in
+            table2.locator("tbody tr:not([hidden])").all_inner_texts()] == shown
+    assert again.locator('input.filter[data-table="t-timing"]').input_value() == \
+        "float32 forward"
+    assert table2.locator("thead th").nth(9).get_attribute("aria-sort") == "descending"
+    assert again.locator(f"#{row_id}").get_attribute("class") == "targeted"
+    assert not watched.problems and not fresh.problems

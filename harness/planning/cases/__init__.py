@@ -57,9 +57,11 @@ from harness.planning.cases.expectations import (
 )
 from harness.planning.cases.families import (
     ALL_OPS,
+    EXPLICIT_FAMILIES,
     FAMILIES,
     LSE_CE_OPS,
     NOT_GENERATED,
+    SEARCH_FAMILY,
     Family,
     Param,
     expectations_of,
@@ -110,8 +112,9 @@ from harness.planning.cases.records import (
 from harness.vocabulary import DTYPE_NAMES, DTYPES
 
 __all__ = [
-    "ALL_CALLS", "ALL_OPS", "DTYPES", "DTYPE_NAMES", "FAMILIES", "INF", "LOSS_CALLS",
-    "LSE_CE_OPS", "MASKS", "NAN", "NEG_INF", "NOT_GENERATED", "NO_EXPECTATIONS", "STATUSES",
+    "ALL_CALLS", "ALL_OPS", "DTYPES", "DTYPE_NAMES", "EXPLICIT_FAMILIES", "FAMILIES", "INF",
+    "LOSS_CALLS", "LSE_CE_OPS", "MASKS", "NAN", "NEG_INF", "NOT_GENERATED", "NO_EXPECTATIONS",
+    "SEARCH_FAMILY", "STATUSES",
     "UNDERFLOW_GAPS", "UNREPRESENTABLE", "Alternative", "Call", "CallSpec", "CaseInput",
     "Expectations", "Family", "FamilyCase", "Matcher", "Param", "SpecialRows", "Thresholds",
     "Unrepresentable", "all_ignored", "all_neg_inf", "as_dtype", "case_id", "case_inputs",

@@ -25,6 +25,7 @@ from harness.planning.cases.expectations import (
     rows_with_neg_inf_at_zero_label,
     rows_with_pos_inf,
 )
+from harness.planning.cases.explicit import EXPLICIT_FAMILY, explicit_expectations, explicit_rows
 from harness.planning.cases.generators import (
     MASKS,
     all_ignored,
@@ -211,6 +212,10 @@ _LABELS_OUT_OF_RANGE = _expects(special_rows=rows_with_bad_label, raising_accept
 _ALL_IGNORED = _expects({(TORCH_CE, FORWARD): (("0 (Keras masked mean)", ALL_ZERO),)},
                         special_rows=every_row)
 _WHOLE_OUTPUT = _expects(special_rows=every_row)  # convention and error cases of loss options
+# Explicit rows (a suite file's own arrays, the worst-case search's findings): fully masked rows
+# and rows with +inf are judged like all_neg_inf's and pos_inf's on convention cases.
+_EXPLICIT = explicit_expectations(_ALL_NEG_INF, _POS_INF)
+SEARCH_FAMILY = "search"  # the records of `softmax-bench search` (harness.planning.search)
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("smoke_small", smoke_small, ALL_OPS),
@@ -282,11 +287,22 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            dtypes=LOW_PRECISION),
     Family("large_array_grad_fp16", large_array_grad_fp16, (LOG_SOFTMAX,),
            params=(_p("C", "int", minimum=1),), dtypes=("float16",)),
+    Family(EXPLICIT_FAMILY, explicit_rows, ALL_OPS, CONVENTION, overrides=_LSE_SCORED, params=(
+        _p("name", "str", multi=False), _p("x", "str", multi=False),
+        _p("labels", "str", multi=False), _p("targets", "str", multi=False),
+        _p("cotangent", "str", multi=False),
+        _p("status", "str", "", SCORED, CONVENTION, multi=False)), expects=_EXPLICIT),
 )}
+EXPLICIT_FAMILIES = frozenset({EXPLICIT_FAMILY})  # rows from the suite file: no default cases
+
+# Families that only records carry (no suite generates them), with their expectations.
+RECORD_FAMILIES: dict[str, Expectations] = {SEARCH_FAMILY: _EXPLICIT}
 
 
 def expectations_of(family: str) -> Expectations:
     """The expectations of a family by name; a family the table does not know (a plugin's, an
     old run's) has none: no special rows, no alternatives, raising not accepted."""
     known = FAMILIES.get(family)
-    return known.expects if known is not None else NO_EXPECTATIONS
+    if known is None:
+        return RECORD_FAMILIES.get(family, NO_EXPECTATIONS)
+    return known.expects
