@@ -33,6 +33,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from references import cache
 from references.result import ReferenceResult
 
 FUNCTIONS = frozenset({
@@ -102,8 +103,17 @@ def _compute(function: str, args: Sequence[np.ndarray | None], kwargs: Mapping[s
     return ReferenceResult.materialised(res.op, *arrays, tier_counts=res.tier_counts)
 
 
-def _child(function: str, in_path: str, out_path: str, kwargs_json: str) -> str:
-    """Runs in a worker: inputs from ``in_path``, result to ``out_path``; returns that path."""
+def _child(function: str, in_path: str, out_path: str, kwargs_json: str,
+           cache_setting: str | None = None) -> str:
+    """Runs in a worker: inputs from ``in_path``, result to ``out_path``; returns that path.
+
+    ``cache_setting`` is the submitting process's ``SOFTMAX_BENCH_CACHE`` at submit time: a
+    forkserver child inherits the environment of the forkserver, started by the first pool of
+    the process, not the caller's current one."""
+    if cache_setting is None:
+        os.environ.pop(cache.ENV, None)
+    else:
+        os.environ[cache.ENV] = cache_setting
     res = _compute(function, _read_inputs(in_path), json.loads(kwargs_json))
     counts = res.tier_counts
     arrays = dict(zip(_RESULT_KEYS, (res.hi, res.lo, res.direction, res.undecided),
@@ -181,7 +191,8 @@ class ReferencePool:
             out_path = self._dir / f"task{self._serial}.out.npz"
             _write_inputs(in_path, arrays)
             self._futures[key] = self._executor.submit(_child, function, str(in_path),
-                                                       str(out_path), kwargs_json)
+                                                       str(out_path), kwargs_json,
+                                                       os.environ.get(cache.ENV))
 
     # ------------------------------------------------------------------ results
 

@@ -4,6 +4,7 @@ fully materialised (using them touches no global precision), errors returned, ti
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import flint
@@ -216,3 +217,23 @@ def test_threads_waiting_on_the_same_key_all_get_the_result() -> None:
             for result in got:
                 assert isinstance(result, references.ReferenceResult)
                 assert np.array_equal(result.hi, expected)
+
+
+def test_children_use_the_cache_setting_of_the_submitting_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forkserver child inherits the forkserver's environment, which the first pool of the
+    process fixed; the cache directory in effect when a task is submitted must win."""
+    x = np.array([[0.0, -1e9, 3.0, 2.0]], dtype=np.float32)
+    first, second = tmp_path / "first", tmp_path / "second"
+    monkeypatch.setenv("SOFTMAX_BENCH_CACHE", str(first))
+    with ReferencePool(jobs=1) as pool:
+        pool.submit("a", "softmax", [x], {})
+        assert isinstance(pool.result("a"), references.ReferenceResult)
+    assert any(first.rglob("*.npz"))
+    monkeypatch.setenv("SOFTMAX_BENCH_CACHE", str(second))
+    with ReferencePool(jobs=1) as pool:
+        pool.submit("a", "softmax", [x], {})
+        pool.result("a")
+        counts = pool.tier_counts()
+    assert "cache" not in counts, counts  # computed again, not read from the first directory
+    assert any(second.rglob("*.npz"))
