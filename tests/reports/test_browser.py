@@ -214,7 +214,12 @@ def test_single_file_opens_offline_and_draws_every_chart(browser: Browser,
         page.wait_for_function(ALL_CHARTS_DRAWN, timeout=20000)
         page.set_viewport_size({"width": 1400, "height": 900})
     page.evaluate("location.hash = 'page=index.html'")
+    page.wait_for_function("() => document.querySelector('main#page h1')?.innerText"
+                           " === 'Overview'", timeout=10000)
     page.locator("main#page a[href='accuracy.html']").first.click()
+    # the click changes the fragment; the page's script then swaps the content in
+    page.wait_for_function("() => document.querySelector('main#page h1')?.innerText"
+                           " === 'Accuracy'", timeout=10000)
     assert page.locator("main#page h1").inner_text() == "Accuracy"
     assert "page=accuracy.html" in page.url
     assert not watched.problems
