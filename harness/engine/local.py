@@ -117,35 +117,7 @@ class LocalExecutor:
             ) -> None:
         """Run every unit (order kept within a framework); returns when all are done. On
         Ctrl-C (or a harness bug) the threads stop after their task and every worker is killed."""
-        queue: UnitQueue[UnitLike] = UnitQueue()
-        for unit in units:
-            queue.add(unit.framework, unit, unit.weight)
-
-        def drain() -> None:
-            session: WorkerSession | None = None
-            try:
-                while not self._stop.is_set() and \
-                        (taken := queue.take(session.framework if session else None)) is not None:
-                    framework, unit = taken
-                    if session is None or session.framework != framework:
-                        if session is not None:
-                            session.close()
-                        session = self.session(framework)
-                    run_unit(session, unit)
-            finally:
-                if session is not None:
-                    session.close()
-
-        n = max(1, min(jobs or self.jobs, len(units)))
-        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="executor")
-        try:
-            for future in [pool.submit(drain) for _ in range(n)]:
-                future.result()  # re-raises a harness bug (a store error, say) here
-        except BaseException:
-            self.stop()
-            raise
-        finally:
-            pool.shutdown(wait=True)
+        run_with_affinity(self, units, run_unit, jobs or self.jobs, "executor")
 
     def stop(self) -> None:
         """Stop taking units and kill every worker (Ctrl-C)."""
@@ -155,3 +127,50 @@ class LocalExecutor:
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
+
+
+class AffinityExecutor(Protocol):
+    """What ``run_with_affinity`` needs of an executor (the local one and the Ray one)."""
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def session(self, framework: str) -> Session: ...
+
+    def stop(self) -> None: ...
+
+
+def run_with_affinity(executor: AffinityExecutor, units: Sequence[UnitLike], run_unit: RunUnit,
+                      jobs: int, thread_name: str) -> None:
+    """``jobs`` threads take units off one ``UnitQueue`` (framework affinity); a thread keeps
+    its framework's session between units and replaces it when it moves on. A harness bug or
+    Ctrl-C in any thread stops the executor (``executor.stop``) and is raised here."""
+    queue: UnitQueue[UnitLike] = UnitQueue()
+    for unit in units:
+        queue.add(unit.framework, unit, unit.weight)
+
+    def drain() -> None:
+        session: Session | None = None
+        try:
+            while not executor.stopped and \
+                    (taken := queue.take(session.framework if session else None)) is not None:
+                framework, unit = taken
+                if session is None or session.framework != framework:
+                    if session is not None:
+                        session.close()
+                    session = executor.session(framework)
+                run_unit(session, unit)
+        finally:
+            if session is not None:
+                session.close()
+
+    n = max(1, min(jobs, len(units)))
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix=thread_name)
+    try:
+        for future in [pool.submit(drain) for _ in range(n)]:
+            future.result()  # re-raises a harness bug (a store error, say) here
+    except BaseException:
+        executor.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True)

@@ -37,14 +37,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from harness.engine import workers
-from harness.engine.local import RunUnit, UnitLike, WorkerSession
-from harness.engine.queue import UnitQueue
+from harness.engine.local import RunUnit, UnitLike, WorkerSession, run_with_affinity
 from harness.errors import ConfigError
 from harness.messages import AccuracyTask, Hello, Reply, Request, decode_request, encode
 
@@ -348,35 +346,7 @@ class RayExecutor:
 
     def run(self, units: Sequence[UnitLike], run_unit: RunUnit, *, jobs: int | None = None
             ) -> None:
-        queue: UnitQueue[UnitLike] = UnitQueue()
-        for unit in units:
-            queue.add(unit.framework, unit, unit.weight)
-
-        def drain() -> None:
-            session: RaySession | None = None
-            try:
-                while not self._stop.is_set() and \
-                        (taken := queue.take(session.framework if session else None)) is not None:
-                    framework, unit = taken
-                    if session is None or session.framework != framework:
-                        if session is not None:
-                            session.close()
-                        session = self.session(framework)
-                    run_unit(session, unit)
-            finally:
-                if session is not None:
-                    session.close()
-
-        n = max(1, min(jobs or self.jobs, len(units)))
-        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="ray-executor")
-        try:
-            for future in [pool.submit(drain) for _ in range(n)]:
-                future.result()
-        except BaseException:
-            self.stop()
-            raise
-        finally:
-            pool.shutdown(wait=True)
+        run_with_affinity(self, units, run_unit, jobs or self.jobs, "ray-executor")
 
     def stop(self) -> None:
         """Stop taking units, kill every actor's worker, then the actors (Ctrl-C)."""
