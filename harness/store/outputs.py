@@ -49,10 +49,12 @@ def keep(array: np.ndarray, limit: int) -> bool:
     return limit > 0 and int(np.size(array)) <= limit
 
 
-def put_output(run_dir: str | os.PathLike[str], array: np.ndarray) -> str:
-    """Store ``array`` in ``run_dir`` (once per content) and return its digest."""
+def put_output(run_dir: str | os.PathLike[str], array: np.ndarray, sha256: str | None = None
+               ) -> str:
+    """Store ``array`` in ``run_dir`` (once per content) and return its digest (``sha256``:
+    the digest when the caller has it already)."""
     a = np.ascontiguousarray(array)
-    sha = digest(a)
+    sha = digest(a) if sha256 is None else sha256
     path = output_path(run_dir, sha)
     if path.exists():
         return sha

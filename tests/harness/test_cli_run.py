@@ -123,3 +123,37 @@ def test_references_computed_ahead_in_a_pool_give_the_same_records(
     assert (frames[0]["status"] == "ok").sum() > 0 and (frames[0]["verdict"] == "pass").sum() > 0
     assert len(frames[0]) == len(frames[1])
     assert frames[0].astype(str).equals(frames[1].astype(str))
+
+
+def test_an_output_judged_once_gives_the_records_of_judging_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Implementations that return the same bits for a case share one judgement (ScoreMemo):
+    the records are those of a run that judges every output afresh."""
+    import json
+
+    from harness import store as results
+    from harness.planning import accuracy
+
+    suite = tmp_path / "same.toml"
+    suite.write_text('name = "same"\n[[cases]]\nfamily = "smoke_small"\n'
+                     'ops = ["softmax", "log_softmax"]\ndtypes = ["float32", "float64"]\n'
+                     '[[cases]]\nfamily = "large_offset"\nops = ["softmax"]\n')
+    args = ["run", "--suite", str(suite), "--impl", "numpy.*", "--impl", "scipy.special.*",
+            "--quiet", "--no-report"]
+    frames, ends = [], []
+    for name in ("memo", "fresh"):
+        out = tmp_path / name
+        if name == "fresh":  # every output judged: nothing kept between calls
+            monkeypatch.setattr(accuracy.ScoreMemo, "get", lambda self, task, actual, sha:
+                                accuracy.score_case(task.case, task.pass_, actual, None,
+                                                    self.references))
+        assert main([*args, "--out", str(out)]) == 0
+        frame = results.load(out).drop(columns=["wall_s", "run_id"])
+        frames.append(frame.sort_values(list(results.KEY_FIELDS)).reset_index(drop=True))
+        ends.append(json.loads((out / "run.json").read_text())["end"])
+    scored = ends[0]["outputs_scored"]
+    assert scored["reused"] > 0 and scored["judged"] > 0
+    assert scored["judged"] + scored["reused"] == (frames[0]["status"] == "ok").sum()
+    assert ends[1]["outputs_scored"] == {"judged": 0, "reused": 0}  # the memo was bypassed
+    assert len(frames[0]) == len(frames[1]) > 0
+    assert frames[0].astype(str).equals(frames[1].astype(str))
