@@ -92,3 +92,32 @@ def test_torch_compile_skips_only_the_guard_latency_log() -> None:
     for c in (3, 5, 8):
         x = torch.linspace(-4.0, 9.0, 2 * c, dtype=torch.float32).reshape(2, c)
         torch.testing.assert_close(compiled(x), torch.nn.functional.log_softmax(x, dim=-1))
+
+
+@pytest.mark.framework
+def test_jax_lowers_in_one_mlir_context_with_the_same_results(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``share_mlir_context`` makes JAX reuse one MLIR context; lowering new shapes in it gives
+    the executables a fresh context per lowering gives (same outputs, bit for bit)."""
+    import jax
+    import numpy as np
+    from jax._src.interpreters import mlir
+
+    from harness.worker.adapters.jax_adapter import share_mlir_context
+
+    def outputs() -> list[bytes]:
+        out = []
+        for c in (3, 7, 11):  # new shapes: each lowers afresh
+            x = np.linspace(-3.0, 5.0, 2 * c, dtype=np.float32).reshape(2, c)
+            y, pull = jax.vjp(lambda v: jax.nn.log_softmax(v, axis=-1), x)
+            out += [np.asarray(y).tobytes(), np.asarray(pull(y)[0]).tobytes()]
+        jax.clear_caches()  # the next call lowers again
+        return out
+
+    monkeypatch.setattr(mlir, "make_ir_context", mlir.make_ir_context)  # restored after
+    fresh = outputs()
+    assert mlir.make_ir_context() is not mlir.make_ir_context()
+    assert share_mlir_context()
+    assert mlir.make_ir_context() is mlir.make_ir_context()
+    assert share_mlir_context()  # a second call keeps the one context
+    assert outputs() == fresh

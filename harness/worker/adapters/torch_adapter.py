@@ -161,14 +161,11 @@ class TorchAdapter(Adapter):
                                                            "unset"),
             compile_cache.TORCH_ENV: os.environ.get(compile_cache.TORCH_ENV, "unset"),
         })
+        # torch_impls.skip_guard_latency_profile, applied by every @compile implementation
+        out["torch_compile_guard_latency_profile"] = "skipped (a log-only metric)"
         if "torch._dynamo" in sys.modules:  # only once something was compiled
             dynamo_config = sys.modules["torch._dynamo"].config
             out["torch_dynamo_recompile_limit"] = dynamo_config.recompile_limit
             out["torch_dynamo_fail_on_recompile_limit_hit"] = \
                 dynamo_config.fail_on_recompile_limit_hit
-            guards = sys.modules.get("torch._dynamo.guards")
-            # torch_impls.skip_guard_latency_profile: a log-only timing, skipped under @compile
-            out["torch_dynamo_guard_latency_profile"] = getattr(
-                getattr(guards, "profile_guard_manager", None), "__name__", "") != \
-                "_no_guard_profile"
         return out

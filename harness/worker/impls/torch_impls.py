@@ -45,7 +45,8 @@ def skip_guard_latency_profile() -> None:
     (the ``guard_latency_us`` compile metric; torch 2.13 has no switch for it). A suite
     recompiles for every shape, and the flush was half of each recompile: 240 shapes of
     ``log_softmax@compile`` with inductor's cache warm took 11.4 s with it and 6.1 s without
-    (docs/measuring.md). The compiled code and its guards are unchanged; the metric reads 0."""
+    (docs/frameworks.md §3.5). The compiled code and its guards are unchanged; the metric
+    reads 0."""
     import torch._dynamo.guards as guards
 
     if hasattr(guards, "profile_guard_manager"):
