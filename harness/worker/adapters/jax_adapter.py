@@ -55,6 +55,7 @@ def share_mlir_context() -> bool:
         return contexts[0]
 
     one_context.shared = True  # type: ignore[attr-defined]
+    one_context.original = make  # type: ignore[attr-defined]
     mlir.make_ir_context = one_context
     return True
 
