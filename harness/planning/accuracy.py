@@ -244,9 +244,10 @@ class ScoreMemo:
     A score is a function of the case, the pass and the output's bits alone, and most outputs of
     a suite are not new: implementations of one framework (eager, ``@compile``, ``@jit``, the
     composed and fused losses) and of different frameworks often return the same bits for the
-    same case (in the full suite 26,070 distinct outputs among 68,676 scored). Judging each
-    content once gives the same record fields and saves the parent about three fifths of its
-    scoring. Thread-safe; bounded (least recently used first out)."""
+    same case (the full suite: 27,377 outputs judged, 44,167 reused, run.json
+    ``end.outputs_scored``). Judging each content once gives the same record fields; the
+    parent's CPU time in the full suite fell from 235 s to 149 s. Thread-safe; bounded (least
+    recently used first out)."""
 
     def __init__(self, references: References, capacity: int = 65536) -> None:
         self.references, self.capacity = references, capacity
