@@ -10,6 +10,8 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 
+from references import npz
+
 _BF16 = np.dtype(ml_dtypes.bfloat16)
 _TAG = "@bfloat16"
 
@@ -26,11 +28,10 @@ def save(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        out = {}
-        for name in data.files:
-            if name.endswith(_TAG):
-                out[name[: -len(_TAG)]] = data[name].view(_BF16)
-            else:
-                out[name] = data[name]
-        return out
+    out = {}
+    for name, arr in npz.read(path).items():  # one reader at a time: references.npz
+        if name.endswith(_TAG):
+            out[name[: -len(_TAG)]] = arr.view(_BF16)
+        else:
+            out[name] = arr
+    return out

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from references import npz
+
 ENV = "SOFTMAX_BENCH_CACHE"
 
 
@@ -55,8 +57,7 @@ def load(key: str) -> dict[str, np.ndarray] | None:
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+        arrays = npz.read(path)  # one reader at a time (references.npz)
         stored = str(arrays.pop("__sha256__"))
         if stored != _digest(arrays):
             raise ValueError("checksum mismatch")

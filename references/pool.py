@@ -33,7 +33,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from references import cache
+from references import cache, npz
 from references.result import ReferenceResult
 
 FUNCTIONS = frozenset({
@@ -74,16 +74,16 @@ def _write_inputs(path: Path, args: Sequence[np.ndarray | None]) -> None:
 
 
 def _read_inputs(path: str) -> list[np.ndarray | None]:
-    with np.load(path, allow_pickle=False) as data:
-        kinds = [str(k) for k in data["__kinds__"]]
-        out: list[np.ndarray | None] = []
-        for k, kind in enumerate(kinds):
-            if kind == "none":
-                out.append(None)
-            elif kind == "bfloat16":
-                out.append(data[f"a{k}"].view(_BF16))
-            else:
-                out.append(data[f"a{k}"])
+    data = npz.read(path)
+    kinds = [str(k) for k in data["__kinds__"]]
+    out: list[np.ndarray | None] = []
+    for k, kind in enumerate(kinds):
+        if kind == "none":
+            out.append(None)
+        elif kind == "bfloat16":
+            out.append(data[f"a{k}"].view(_BF16))
+        else:
+            out.append(data[f"a{k}"])
     return out
 
 
@@ -129,12 +129,12 @@ def _child(function: str, in_path: str, out_path: str, kwargs_json: str,
 
 
 def _load_result(path: str) -> ReferenceResult:
-    with np.load(path, allow_pickle=False) as data:
-        counts = {str(n): int(c) for n, c in zip(data["tier_names"], data["tier_rows"],
-                                                 strict=True)}
-        return ReferenceResult.materialised(str(data["op"]), data["hi"], data["lo"],
-                                            data["direction"], data["undecided"],
-                                            tier_counts=counts)
+    data = npz.read(path)  # in the caller's threads: one reader at a time (references.npz)
+    counts = {str(n): int(c) for n, c in zip(data["tier_names"], data["tier_rows"],
+                                             strict=True)}
+    return ReferenceResult.materialised(str(data["op"]), data["hi"], data["lo"],
+                                        data["direction"], data["undecided"],
+                                        tier_counts=counts)
 
 
 class ReferencePool:

@@ -22,6 +22,7 @@ import ml_dtypes
 import numpy as np
 
 from harness.errors import StoreError
+from references import npz
 
 OUTPUTS_DIR = "outputs"
 ARRAY = "out"
@@ -84,11 +85,11 @@ def get_output(run_dir: str | os.PathLike[str], sha256: str) -> np.ndarray:
     missing, unreadable or does not match its digest."""
     path = output_path(run_dir, sha256)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            names = list(data.files)
-            if len(names) != 1 or not names[0].startswith(ARRAY):
-                raise StoreError(f"{path} holds {names}, not one array '{ARRAY}'")
-            name, raw = names[0], data[names[0]]
+        arrays = npz.read(path)  # one reader at a time: references.npz
+        names = list(arrays)
+        if len(names) != 1 or not names[0].startswith(ARRAY):
+            raise StoreError(f"{path} holds {names}, not one array '{ARRAY}'")
+        name, raw = names[0], arrays[names[0]]
     except FileNotFoundError:
         raise StoreError(f"stored output {path} is missing") from None
     except (OSError, ValueError) as exc:
